@@ -1,0 +1,115 @@
+"""The launch plan: which engine, with which flags, and why."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Level = Literal["info", "warning"]
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One rule that shaped the plan: an id, what it did, and one sentence of why."""
+
+    rule: str
+    effect: str
+    why: str
+    level: Level = "info"
+
+    def to_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+    def __str__(self) -> str:
+        mark = "!" if self.level == "warning" else "-"
+        return f"{mark} [{self.rule}] {self.effect}: {self.why}"
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """Bytes the planner expects the engine to take, per place."""
+
+    weights_gpu: int
+    weights_cpu: int
+    kv_cache: int
+    compute: int
+    overhead: int
+    #: Total on the GPU (0 on CPU-only plans) and in host RAM.
+    gpu_total: int
+    host_total: int
+    #: Free bytes the plan was fitted to (None on CPU-only plans).
+    budget: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """The engine-neutral settings an adapter turns into a command line."""
+
+    n_ctx: int
+    n_batch: int
+    n_ubatch: int
+    n_threads: int
+    n_parallel: int
+    n_gpu_layers: int
+    flash_attn: str = "auto"
+    fit_off: bool = False
+    mlock: bool = False
+    cont_batching: bool = True
+    jinja: bool = False
+    embedding: bool = False
+    chat_format: str | None = None
+    main_gpu: int | None = None
+    split_mode: str | None = None
+    tensor_split: tuple[float, ...] | None = None
+    cache_type_k: str | None = None
+    cache_type_v: str | None = None
+    # vLLM
+    tensor_parallel_size: int | None = None
+    gpu_memory_utilization: float | None = None
+    max_model_len: int | None = None
+    dtype: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class LaunchPlan:
+    """A pure description of a launch; ``argv`` omits host, port and API key,
+    which the process manager adds when it starts the engine."""
+
+    name: str
+    backend: str
+    model_path: str
+    server_type: str
+    settings: EngineSettings
+    argv: tuple[str, ...]
+    env: dict[str, str]
+    reasons: tuple[Reason, ...]
+    memory: MemoryEstimate | None = None
+    #: Backends to try next, in order, if this one fails for an engine reason.
+    fallbacks: tuple[str, ...] = ()
+    #: GPU indices the engine may use (empty on CPU plans).
+    gpus: tuple[int, ...] = field(default=())
+
+    @property
+    def warnings(self) -> list[Reason]:
+        return [r for r in self.reasons if r.level == "warning"]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "backend": self.backend,
+            "model_path": self.model_path,
+            "server_type": self.server_type,
+            "settings": self.settings.to_dict(),
+            "argv": list(self.argv),
+            "env": dict(self.env),
+            "reasons": [r.to_dict() for r in self.reasons],
+            "memory": self.memory.to_dict() if self.memory else None,
+            "fallbacks": list(self.fallbacks),
+            "gpus": list(self.gpus),
+        }
