@@ -1,0 +1,57 @@
+"""llama-cpp-python's OpenAI server: the CPU fallback that always installs with pip."""
+
+from __future__ import annotations
+
+import sys
+
+from ..planning.plan import EngineSettings
+from .base import BackendAdapter, Progress
+
+
+# xgen's neutral chat-format names → llama-cpp-python's registry names.
+_CHAT_FORMATS = {"llama3": "llama-3", "llama2": "llama-2", "mistral": "mistral-instruct", "phi3": "chatml"}
+
+
+class LlamaCppPythonAdapter(BackendAdapter):
+    backend = "llama-cpp-python"
+    formats = ("gguf",)
+    device = "cpu"
+    # llama_cpp.server has no /health; /v1/models answers once the model is loaded.
+    health_path = "/v1/models"
+    health_needs_key = True
+
+    def __init__(self, executable: str = sys.executable) -> None:
+        super().__init__(executable)
+
+    def argv(self, settings: EngineSettings, model_path: str, *, alias: str) -> list[str]:
+        s = settings
+        cmd = [
+            self.executable, "-m", "llama_cpp.server",
+            "--model", model_path,
+            "--model_alias", alias,
+            "--n_ctx", str(s.n_ctx),
+            "--n_batch", str(s.n_batch),
+            "--n_ubatch", str(s.n_ubatch),
+            "--n_threads", str(s.n_threads),
+            "--n_threads_batch", str(s.n_threads),
+            "--n_gpu_layers", str(s.n_gpu_layers),
+        ]  # fmt: skip
+        if s.flash_attn == "on":
+            cmd += ["--flash_attn", "true"]
+        if s.mlock:
+            cmd += ["--use_mlock", "true"]
+        if s.chat_format:
+            cmd += ["--chat_format", _CHAT_FORMATS.get(s.chat_format, s.chat_format)]
+        if s.embedding:
+            cmd += ["--embedding", "true"]
+        return cmd
+
+    def bind_args(self, host: str, port: int, api_key: str) -> list[str]:
+        return ["--host", host, "--port", str(port), "--api_key", api_key]
+
+    def progress(self, line: str) -> Progress | None:
+        if "llama_model_loader" in line:
+            return Progress(0.3, "reading the model")
+        if "Started server process" in line:
+            return Progress(0.8, "starting the HTTP server")
+        return None

@@ -1,0 +1,86 @@
+"""llama.cpp's ``llama-server``, in its Vulkan, ROCm, CUDA and CPU builds."""
+
+from __future__ import annotations
+
+import re
+
+from ..planning.plan import EngineSettings
+from .base import BackendAdapter, Progress
+
+_DEVICE_ENV = {
+    # Which devices a build may use; the planner passes the chosen GPU indices.
+    "cuda": "CUDA_VISIBLE_DEVICES",
+    "rocm": "HIP_VISIBLE_DEVICES",
+    "vulkan": "GGML_VK_VISIBLE_DEVICES",
+}
+_TENSORS = re.compile(r"load_tensors: .*(?:offloaded|offloading) (\d+)/(\d+) layers")
+
+
+class LlamaServerAdapter(BackendAdapter):
+    formats = ("gguf",)
+
+    def __init__(self, executable: str, device: str) -> None:
+        super().__init__(executable)
+        self.device = device
+        self.backend = f"llama-server-{device}"
+
+    def argv(self, settings: EngineSettings, model_path: str, *, alias: str) -> list[str]:
+        s = settings
+        cmd = [
+            self.executable,
+            "--model", model_path,
+            "--alias", alias,
+            "--ctx-size", str(s.n_ctx),
+            "--batch-size", str(s.n_batch),
+            "--ubatch-size", str(s.n_ubatch),
+            "--threads", str(s.n_threads),
+            "--parallel", str(s.n_parallel),
+            "--n-gpu-layers", str(s.n_gpu_layers),
+            "--flash-attn", s.flash_attn,
+        ]  # fmt: skip
+        if s.fit_off:
+            cmd += ["--fit", "off"]
+        if s.main_gpu is not None:
+            cmd += ["--main-gpu", str(s.main_gpu)]
+        if s.split_mode:
+            cmd += ["--split-mode", s.split_mode]
+        if s.tensor_split:
+            cmd += ["--tensor-split", ",".join(f"{x:g}" for x in s.tensor_split)]
+        if s.cache_type_k:
+            cmd += ["--cache-type-k", s.cache_type_k]
+        if s.cache_type_v:
+            cmd += ["--cache-type-v", s.cache_type_v]
+        if s.mlock:
+            cmd.append("--mlock")
+        cmd.append("--cont-batching" if s.cont_batching else "--no-cont-batching")
+        if s.jinja:
+            cmd.append("--jinja")
+        if s.chat_format:
+            # llama-server names built-in templates the same way (gemma, chatml, ...).
+            cmd += ["--chat-template", s.chat_format]
+        if s.embedding:
+            cmd += ["--embedding", "--pooling", "mean"]
+        # /metrics and /slots let the status view show throughput and slot use.
+        cmd += ["--metrics", "--slots"]
+        return cmd
+
+    def bind_args(self, host: str, port: int, api_key: str) -> list[str]:
+        return ["--host", host, "--port", str(port), "--api-key", api_key]
+
+    def env(self, settings: EngineSettings, gpus: tuple[int, ...]) -> dict[str, str]:
+        var = _DEVICE_ENV.get(self.device)
+        if var and gpus:
+            return {var: ",".join(str(g) for g in gpus)}
+        return {}
+
+    def progress(self, line: str) -> Progress | None:
+        if "loading model" in line:
+            return Progress(0.1, "reading the model")
+        m = _TENSORS.search(line)
+        if m:
+            return Progress(0.5, f"offloaded {m.group(1)}/{m.group(2)} layers")
+        if "llama_context:" in line and "KV" in line:
+            return Progress(0.7, "allocating the KV cache")
+        if "warming up" in line:
+            return Progress(0.9, "warming up")
+        return None

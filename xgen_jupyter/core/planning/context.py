@@ -1,0 +1,64 @@
+"""Everything a plan is a function of, gathered in one immutable value."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from ..adapters.catalog import BackendInstall
+from ..hardware.types import GPUInfo, HardwareReport
+from ..models.facts import ModelFacts
+from .request import LoadRequest
+
+GiB = 1024**3
+
+
+@dataclass(frozen=True)
+class Occupant:
+    """A server already running on this box, as far as planning cares."""
+
+    name: str
+    backend: str
+    server_type: str
+    gpus: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class PlanInputs:
+    hardware: HardwareReport
+    facts: ModelFacts
+    request: LoadRequest
+    backends: Mapping[str, BackendInstall]
+    name: str
+    exclude: frozenset[str] = frozenset()
+    occupied: tuple[Occupant, ...] = ()
+    default_n_ctx: int = 4096
+    gpu_margin: float = 0.05
+    rocm_targets: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RuleCtx:
+    """What the rules look at once the backend and GPUs are chosen."""
+
+    inputs: PlanInputs
+    backend: str
+    engine: str  # llama-server | llama-cpp-python | vllm
+    device: str  # vulkan | rocm | cuda | cpu
+    gpus: tuple[GPUInfo, ...]
+
+    @property
+    def gpu(self) -> GPUInfo | None:
+        return self.gpus[0] if self.gpus else None
+
+    @property
+    def facts(self) -> ModelFacts:
+        return self.inputs.facts
+
+    @property
+    def embedding(self) -> bool:
+        return self.inputs.request.server_type == "embedding"
+
+    def gpu_hosts_llm(self) -> bool:
+        ids = {g.index for g in self.gpus}
+        return any(o.server_type == "llm" and ids & set(o.gpus) for o in self.inputs.occupied)

@@ -1,0 +1,152 @@
+"""The planner: a pure function from (hardware, model facts, request, installed engines) to a plan."""
+
+from __future__ import annotations
+
+from dataclasses import fields, replace
+from typing import Any
+
+from ..adapters.catalog import make_adapter
+from ..hardware.types import GPUInfo
+from . import memory
+from .choice import choose_backend, device_of, engine_of
+from .context import GiB, PlanInputs, RuleCtx
+from .plan import EngineSettings, LaunchPlan, MemoryEstimate, Reason
+from .rules import RULES
+
+_SETTING_FIELDS = {f.name for f in fields(EngineSettings)}
+MIN_CTX = 2048
+
+
+def _pick_gpus(inp: PlanInputs, device: str) -> tuple[GPUInfo, ...]:
+    if device == "cpu":
+        return ()
+    gpus = inp.hardware.gpus
+    if inp.request.main_gpu is not None:
+        return tuple(g for g in gpus if g.index == inp.request.main_gpu) or gpus[:1]
+    # Most free memory first: on a shared box that is the least busy card.
+    return tuple(sorted(gpus, key=lambda g: -(g.memory_free or g.memory_total)))
+
+
+def _base_settings(inp: PlanInputs) -> dict[str, Any]:
+    cpu = inp.hardware.cpu
+    n_ctx = min(inp.default_n_ctx, inp.facts.n_ctx_train or inp.default_n_ctx)
+    return {
+        "n_ctx": n_ctx,
+        "n_batch": 2048,
+        "n_ubatch": 512,
+        "n_threads": max(1, cpu.cores_physical or cpu.cores_logical),
+        "n_parallel": 1,
+        "n_gpu_layers": 0,
+        "flash_attn": "auto",
+    }
+
+
+def _apply_rules(ctx: RuleCtx, values: dict[str, Any], user: dict[str, Any]) -> list[Reason]:
+    reasons: list[Reason] = []
+    for rule in RULES:
+        if not rule.when(ctx):
+            continue
+        wanted = rule.sets(ctx)
+        clash = {k: v for k, v in wanted.items() if k in user and user[k] != v}
+        values.update({k: v for k, v in wanted.items() if k not in user})
+        if clash:
+            mine = ", ".join(f"{k}={user[k]!r}" for k in clash)
+            reasons.append(Reason(rule.id, f"kept your {mine}", f"rule suggests {rule.effect}: {rule.why}", "warning"))
+        else:
+            reasons.append(Reason(rule.id, rule.effect, rule.why))
+    return reasons
+
+
+def _cpu_vulkan_device(inp: PlanInputs) -> int | None:
+    for d in inp.hardware.vulkan_devices:
+        if d.device_type == "cpu":
+            return d.index
+    return None
+
+
+def _fit(inp: PlanInputs, ctx: RuleCtx, values: dict[str, Any], user: dict[str, Any]) -> tuple[MemoryEstimate, list[Reason]]:
+    facts, gpu = inp.facts, ctx.gpu
+    kw = dict(
+        n_parallel=values["n_parallel"], n_ubatch=values["n_ubatch"],
+        cache_type_k=values.get("cache_type_k") or "f16", cache_type_v=values.get("cache_type_v") or "f16",
+        device=ctx.device, flash_attn=values.get("flash_attn") == "on",
+    )  # fmt: skip
+    if gpu is None or "n_gpu_layers" in user or ("n_gpu_layers" in values and values["n_gpu_layers"] == 0 and ctx.embedding and ctx.device == "rocm"):
+        ngl = values.get("n_gpu_layers", 0) if gpu else 0
+        values["n_gpu_layers"] = ngl
+        return memory.estimate(facts, n_ctx=values["n_ctx"], n_gpu_layers=ngl, **kw), []
+    total = gpu.memory_total
+    free = gpu.memory_free if gpu.memory_free is not None else total
+    if gpu.integrated:
+        # Shared memory: the GPU's pool is also the system's RAM.
+        free = min(free, inp.hardware.cpu.memory_available)
+    margin = max(512 * 1024**2, int(total * inp.gpu_margin))
+    budget = max(0, free - margin)
+    res = memory.fit(
+        facts, budget_bytes=budget, n_ctx=values["n_ctx"], n_ctx_min=min(MIN_CTX, values["n_ctx"]),
+        ctx_pinned="n_ctx" in user, **kw,
+    )  # fmt: skip
+    values["n_gpu_layers"], values["n_ctx"] = res.n_gpu_layers, res.n_ctx
+    what = f"-ngl {res.n_gpu_layers}, context {res.n_ctx}"
+    why = (
+        f"{_gib(res.estimate.gpu_total)} GiB planned on {gpu.name} of {_gib(budget)} GiB free after a "
+        f"{_gib(margin)} GiB margin"
+    )
+    reasons = [Reason("memory-fit", what, why)]
+    reasons += [Reason("memory-fit", "adjusted", n, "warning") for n in res.notes]
+    return res.estimate, reasons
+
+
+def _gib(n: int) -> str:
+    return f"{n / GiB:.1f}"
+
+
+def plan(inp: PlanInputs) -> LaunchPlan:
+    """Choose the backend, apply the rules, fit memory and build the command line."""
+    backend, fallbacks, reasons = choose_backend(inp)
+    device, engine = device_of(backend), engine_of(backend)
+    gpus = _pick_gpus(inp, device)
+    env_extra: dict[str, str] = {}
+    if device == "vulkan" and not gpus:
+        lava = _cpu_vulkan_device(inp)
+        if lava is not None:
+            # ggml skips CPU-type Vulkan devices unless they are named explicitly.
+            env_extra["GGML_VK_VISIBLE_DEVICES"] = str(lava)
+            reasons.append(Reason("vulkan-cpu-device", f"Vulkan device {lava} (CPU type)",
+                                  "no Vulkan GPU here; ggml uses a CPU-type device only when named", "warning"))
+    ctx = RuleCtx(inp, backend, engine, device, gpus)
+    req = inp.request
+    user = {k: v for k in req.user_set() if k in _SETTING_FIELDS and (v := getattr(req, k)) is not None}
+    values = _base_settings(inp)
+    reasons += _apply_rules(ctx, values, user)
+    values.update(user)
+    if req.n_ctx and inp.facts.n_ctx_train and req.n_ctx > inp.facts.n_ctx_train:
+        reasons.append(Reason("ctx-beyond-training", f"kept your n_ctx={req.n_ctx}",
+                              f"the model was trained for {inp.facts.n_ctx_train} tokens; quality drops past it", "warning"))
+    if engine == "vllm":
+        values.setdefault("max_model_len", values["n_ctx"])
+        if device != "cpu":
+            values.setdefault("gpu_memory_utilization", 0.9)
+            values.setdefault("tensor_parallel_size", 1)
+    estimate, fit_reasons = _fit(inp, ctx, values, user) if engine != "vllm" else (None, [])
+    reasons += fit_reasons
+    if engine != "vllm" and gpus and values["n_gpu_layers"] > 0:
+        gpus = gpus[:1] if not values.get("split_mode") or values["split_mode"] == "none" else gpus
+    settings = EngineSettings(**{k: v for k, v in values.items() if k in _SETTING_FIELDS})
+    adapter = make_adapter(inp.backends[backend])
+    gpu_ids = tuple(g.index for g in gpus) if values["n_gpu_layers"] or engine == "vllm" else ()
+    argv = adapter.argv(settings, _model_arg(inp), alias=inp.name)
+    env = {**adapter.env(settings, gpu_ids), **env_extra}
+    return LaunchPlan(
+        name=inp.name, backend=backend, model_path=inp.facts.path, server_type=req.server_type,
+        settings=settings, argv=tuple(argv), env=env, reasons=tuple(reasons), memory=estimate,
+        fallbacks=fallbacks, gpus=gpu_ids,
+    )  # fmt: skip
+
+
+def _model_arg(inp: PlanInputs) -> str:
+    return inp.facts.path
+
+
+def with_exclusions(inp: PlanInputs, exclude: frozenset[str]) -> PlanInputs:
+    return replace(inp, exclude=inp.exclude | exclude)

@@ -1,0 +1,104 @@
+"""A managed server: what the user loaded, by name, with its plan, state, attempts and log."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ..planning.plan import LaunchPlan
+from ..planning.request import LoadRequest
+from .causes import Cause
+from .logbuffer import LogBuffer
+
+State = Literal["planned", "starting", "loading", "ready", "stopping", "stopped", "failed", "crashed"]
+ACTIVE: frozenset[str] = frozenset({"planned", "starting", "loading", "ready"})
+FINAL: frozenset[str] = frozenset({"stopped", "failed", "crashed"})
+
+
+@dataclass
+class Attempt:
+    """One try at starting an engine; every attempt is kept with its log range."""
+
+    number: int
+    backend: str
+    argv: list[str]
+    port: int
+    started_at: float = field(default_factory=time.time)
+    pid: int | None = None
+    ended_at: float | None = None
+    returncode: int | None = None
+    cause: Cause | None = None
+    first_log_seq: int = 0
+    last_log_seq: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "backend": self.backend,
+            "argv": self.argv,
+            "port": self.port,
+            "pid": self.pid,
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+            "returncode": self.returncode,
+            "cause": self.cause.to_dict() if self.cause else None,
+            "log_seq": [self.first_log_seq, self.last_log_seq],
+        }
+
+
+class ManagedServer:
+    def __init__(self, name: str, request: LoadRequest, plan: LaunchPlan, logs: LogBuffer, api_key: str) -> None:
+        self.name = name
+        self.request = request
+        self.plan = plan
+        self.logs = logs
+        self.api_key = api_key
+        self.state: State = "planned"
+        self.attempts: list[Attempt] = []
+        self.host = "127.0.0.1"
+        self.port: int | None = None
+        self.pid: int | None = None
+        self.created_at = time.time()
+        self.ready_at: float | None = None
+        self.stopped_at: float | None = None
+        self.error: dict[str, Any] | None = None
+        self.progress: float | None = None
+        self.progress_message = ""
+        self.stop_requested = threading.Event()
+        self.changed = threading.Condition()
+
+    @property
+    def endpoint(self) -> str | None:
+        return f"http://{self.host}:{self.port}" if self.port and self.state == "ready" else None
+
+    @property
+    def backend(self) -> str:
+        return self.plan.backend
+
+    def to_dict(self, secrets: bool = False) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "name": self.name,
+            "model": self.request.model,
+            "model_path": self.plan.model_path,
+            "server_type": self.request.server_type,
+            "state": self.state,
+            "backend": self.plan.backend,
+            "plan": self.plan.to_dict(),
+            "reasons": [r.to_dict() for r in self.plan.reasons],
+            "attempts": [a.to_dict() for a in self.attempts],
+            "pid": self.pid,
+            "port": self.port,
+            "endpoint": self.endpoint,
+            "created_at": self.created_at,
+            "ready_at": self.ready_at,
+            "stopped_at": self.stopped_at,
+            "error": self.error,
+            "progress": self.progress,
+            "progress_message": self.progress_message,
+            "log_file": str(self.logs.path) if self.logs.path else None,
+        }
+        if secrets:
+            d["api_key"] = self.api_key
+        return d

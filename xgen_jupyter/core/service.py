@@ -1,0 +1,106 @@
+"""XGenCore: the one object the CLI and the Jupyter extension hold.
+
+It ties detection, model resolution, backend discovery and the pure planner together
+(this is where the I/O lives, so the planner stays pure) and owns the ProcessManager.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .adapters.base import BackendAdapter
+from .adapters.catalog import BackendInstall, discover_backends, make_adapter
+from .config import CoreConfig
+from .errors import XGenError
+from .hardware.chain import detect_hardware
+from .hardware.types import HardwareReport
+from .models.inspect import inspect_model
+from .models.resolve import list_models, resolve_model
+from .planning.context import Occupant, PlanInputs
+from .planning.plan import LaunchPlan
+from .planning.planner import plan as make_plan
+from .planning.request import LoadRequest, parse_request
+from .process.manager import ProcessManager, name_for
+from .process.server import ACTIVE, ManagedServer
+
+
+class XGenCore:
+    def __init__(
+        self,
+        config: CoreConfig | None = None,
+        hardware: Callable[[bool], HardwareReport] | None = None,
+    ) -> None:
+        self.config = config or CoreConfig()
+        self._hardware = hardware or (lambda refresh: detect_hardware(refresh=refresh))
+        self._backends: dict[str, BackendInstall] | None = None
+        self._lock = threading.Lock()
+        self.manager = ProcessManager(
+            self,
+            log_dir=Path(self.config.state_dir) / "logs",
+            host=self.config.host,
+            ready_timeout=self.config.ready_timeout,
+            grace_period=self.config.grace_period,
+            log_lines=self.config.log_lines,
+            log_file_bytes=self.config.log_file_bytes,
+        )
+
+    # -- facts ---------------------------------------------------------------------
+    def hardware(self, refresh: bool = False) -> HardwareReport:
+        return self._hardware(refresh)
+
+    def backends(self, refresh: bool = False) -> dict[str, BackendInstall]:
+        with self._lock:
+            if self._backends is None or refresh:
+                self._backends = discover_backends(self.config)
+            return self._backends
+
+    def models(self) -> list[dict[str, Any]]:
+        return list_models(self.config.model_dirs)
+
+    def resolve(self, spec: str) -> str:
+        return resolve_model(spec, self.config.model_dirs)
+
+    # -- planning (also the ProcessManager's Planning protocol) -------------------------
+    def request(self, data: dict[str, Any] | LoadRequest) -> LoadRequest:
+        return data if isinstance(data, LoadRequest) else parse_request(data)
+
+    def plan(self, request: LoadRequest, name: str | None = None, exclude: frozenset[str] = frozenset()) -> LaunchPlan:
+        path = self.resolve(request.model)
+        facts = inspect_model(path)
+        occupied = tuple(
+            Occupant(s.name, s.backend, s.request.server_type, s.plan.gpus)
+            for s in self.manager.servers()
+            if s.state in ACTIVE and s.name != name
+        )
+        inputs = PlanInputs(
+            hardware=self.hardware(),
+            facts=facts,
+            request=request,
+            backends=self.backends(),
+            name=name or name_for(request),
+            exclude=exclude,
+            occupied=occupied,
+            default_n_ctx=self.config.default_n_ctx,
+            gpu_margin=self.config.gpu_margin,
+            rocm_targets=tuple(self.config.rocm_targets),
+        )
+        return make_plan(inputs)
+
+    def adapter(self, backend: str) -> BackendAdapter:
+        inst = self.backends().get(backend)
+        if inst is None:
+            raise XGenError(f"unknown backend {backend!r}")
+        return make_adapter(inst)
+
+    # -- lifecycle -------------------------------------------------------------------
+    def load(self, data: dict[str, Any] | LoadRequest) -> ManagedServer:
+        return self.manager.load(self.request(data))
+
+    def unload(self, name: str) -> ManagedServer:
+        return self.manager.unload(name)
+
+    def shutdown(self) -> None:
+        self.manager.shutdown()
