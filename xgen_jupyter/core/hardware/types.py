@@ -30,6 +30,9 @@ class GPUInfo:
     utilization: float | None = None
     #: Which detector reported it (``amdsmi``, ``nvml``, ``vulkan`` ...).
     source: str = ""
+    #: Integrated GPUs: the GTT (shared system RAM) pool the GPU can map, in bytes. On an APU
+    #: ``memory_total`` already counts it (carve-out + GTT); this keeps the split visible.
+    memory_shared: int | None = None
 
     @property
     def memory_used(self) -> int | None:
