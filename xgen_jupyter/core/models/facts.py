@@ -19,6 +19,8 @@ class ModelFacts:
     n_layer: int
     n_embd: int
     n_head: int
+    #: KV heads; when the model has a per-layer array this is its maximum and
+    #: ``n_head_kv_layers`` holds the array (0 marks a layer without KV cache).
     n_head_kv: int
     head_dim_k: int
     head_dim_v: int
@@ -36,6 +38,10 @@ class ModelFacts:
     non_layer_bytes: int = 0
     #: Bytes of the output head alone (``output.weight``, or the tied embedding).
     output_bytes: int = 0
+    #: True when there is no separate output head and the token embedding is reused
+    #: (llama.cpp then keeps a second copy on the output device).
+    output_tied: bool = False
+    n_head_kv_layers: tuple[int, ...] = ()
     vocab_size: int = 0
     has_chat_template: bool = False
     chat_template: str | None = field(default=None, repr=False)
@@ -50,6 +56,12 @@ class ModelFacts:
     def weight_bytes(self) -> int:
         return sum(self.layer_bytes) + self.non_layer_bytes
 
+    def kv_heads(self, il: int) -> int:
+        """KV heads of layer ``il`` (per-layer array when the model has one)."""
+        if self.n_head_kv_layers:
+            return self.n_head_kv_layers[il]
+        return self.n_head_kv
+
     @property
     def n_swa_layers(self) -> int:
         return sum(1 for s in self.swa_layers if s)
@@ -60,4 +72,5 @@ class ModelFacts:
         d["weight_bytes"] = self.weight_bytes
         d["layer_bytes"] = list(self.layer_bytes)
         d["swa_layers"] = list(self.swa_layers)
+        d["n_head_kv_layers"] = list(self.n_head_kv_layers)
         return d

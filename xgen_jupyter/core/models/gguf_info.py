@@ -1,0 +1,211 @@
+"""Read a GGUF's header (metadata and tensor infos, never tensor data) into ModelFacts."""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+from gguf import GGUF_MAGIC, GGUFValueType, LlamaFileType, PoolingType
+
+from ..errors import ModelError
+from .facts import ModelFacts
+from .gguf_reader import FastGGUFReader, TruncatedGGUF, array_len
+from .swa import swa_layout
+
+_BLOCK = re.compile(r"^blk\.(\d+)\.")
+#: Architectures llama.cpp serves as embedding models whatever their pooling key says.
+_EMBEDDING_ARCHS = {
+    "bert",
+    "nomic-bert",
+    "nomic-bert-moe",
+    "jina-bert-v2",
+    "jina-bert-v3",
+    "neo-bert",
+    "gemma-embedding",
+    "t5encoder",
+    "modern-bert",
+}
+
+
+def _value(reader: FastGGUFReader, key: str) -> Any:
+    """A scalar, a string, or a list for numeric arrays; None when absent or unreadable."""
+    field = reader.fields.get(key)
+    if field is None or not field.types:
+        return None
+    if field.types[0] == GGUFValueType.ARRAY:
+        if field.types[-1] == GGUFValueType.STRING:
+            return None  # string arrays are skipped by the fast reader
+        return [v for v in field.contents()]
+    return field.contents()
+
+
+def _check_file(path: str) -> int:
+    if not os.path.exists(path):
+        raise ModelError(f"Model file not found: {path}", "check the path, or list models with %xgen models")
+    if os.path.isdir(path):
+        raise ModelError(
+            f"{path} is a folder, not a GGUF file",
+            "pass the .gguf file inside it, or a Hugging Face folder with config.json",
+        )
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except PermissionError:
+        raise ModelError(
+            f"Permission denied reading {path}",
+            "make the file readable by this user (chmod a+r) or ask its owner",
+        ) from None
+    except OSError as exc:
+        raise ModelError(f"Cannot read {path}: {exc.strerror or exc}") from None
+    size = os.path.getsize(path)
+    if size == 0:
+        raise ModelError(f"{path} is empty (0 bytes)", "the download or conversion did not finish; redo it")
+    if len(head) < 4 or int.from_bytes(head, "little") != GGUF_MAGIC:
+        raise ModelError(
+            f"{path} is not a GGUF file (it starts with {head!r}, not b'GGUF')",
+            "pass a .gguf model, or convert the model with llama.cpp's convert_hf_to_gguf.py",
+        )
+    return size
+
+
+def _open(path: str, size: int) -> FastGGUFReader:
+    try:
+        reader = FastGGUFReader(path)
+    except TruncatedGGUF as exc:
+        raise ModelError(
+            f"{path} is truncated: {exc}", "the file is incomplete; download or copy it again"
+        ) from None
+    except PermissionError:
+        raise ModelError(f"Permission denied reading {path}", "make the file readable by this user") from None
+    except (ValueError, IndexError, KeyError, OverflowError, UnicodeDecodeError, TypeError, OSError) as exc:
+        raise ModelError(
+            f"{path} is a corrupt or truncated GGUF ({type(exc).__name__}: {exc})",
+            "download or convert the model again",
+        ) from None
+    end = max((t.data_offset + t.n_bytes for t in reader.tensors), default=0)
+    if end > size:
+        raise ModelError(
+            f"{path} is truncated: its header describes {end:,} bytes but the file has {size:,}",
+            "the file is incomplete; download or copy it again",
+        )
+    return reader
+
+
+def _quantization(reader: FastGGUFReader) -> str:
+    ftype = _value(reader, "general.file_type")
+    if isinstance(ftype, int):
+        try:
+            return LlamaFileType(ftype).name.removeprefix("MOSTLY_").removeprefix("ALL_")
+        except ValueError:
+            pass
+    # No (or unknown) file type: name the type holding most of the weight bytes.
+    by_type: dict[str, int] = {}
+    for t in reader.tensors:
+        by_type[t.tensor_type.name] = by_type.get(t.tensor_type.name, 0) + int(t.n_bytes)
+    return max(by_type, key=lambda k: by_type[k]) if by_type else ""
+
+
+def _per_layer(value: Any, n_layer: int, default: int) -> tuple[int, tuple[int, ...]]:
+    """(representative value, per-layer array or ()) for keys that may be arrays."""
+    if isinstance(value, list) and value:
+        arr = tuple(int(v) for v in value)
+        if len(arr) != n_layer:
+            arr = (arr + (arr[-1],) * n_layer)[:n_layer]
+        return max(arr), (arr if len(set(arr)) > 1 else ())
+    if isinstance(value, int):
+        return value, ()
+    return default, ()
+
+
+def read_gguf(path: str) -> ModelFacts:
+    """Facts of the GGUF at ``path``; ModelError (saying what to fix) if it is not one."""
+    path = os.path.abspath(os.path.expanduser(path))
+    size = _check_file(path)
+    reader = _open(path, size)
+
+    arch = _value(reader, "general.architecture")
+    if not isinstance(arch, str) or not arch:
+        raise ModelError(f"{path} has no general.architecture key", "re-convert it with a current llama.cpp")
+
+    def key(k: str) -> Any:
+        return _value(reader, f"{arch}.{k}")
+
+    n_layer = int(key("block_count") or 0)
+    n_embd = int(key("embedding_length") or 0)
+    n_head, _ = _per_layer(key("attention.head_count"), n_layer, 0)
+    n_head_kv, kv_layers = _per_layer(key("attention.head_count_kv"), n_layer, n_head)
+    if n_layer <= 0 or n_embd <= 0:
+        raise ModelError(
+            f"{path} lacks {arch}.block_count / {arch}.embedding_length",
+            "this GGUF is incomplete or not a language model",
+        )
+    head_default = n_embd // n_head if n_head else 0
+    head_k = int(key("attention.key_length") or head_default)
+    head_v = int(key("attention.value_length") or head_default)
+
+    layer_bytes = [0] * n_layer
+    non_layer = 0
+    tensors = {t.name: t for t in reader.tensors}
+    for t in reader.tensors:
+        m = _BLOCK.match(t.name)
+        if m and int(m.group(1)) < n_layer:
+            layer_bytes[int(m.group(1))] += int(t.n_bytes)
+        else:
+            non_layer += int(t.n_bytes)
+    out = tensors.get("output.weight")
+    emb = tensors.get("token_embd.weight")
+    tied = out is None and emb is not None
+    output_bytes = int(out.n_bytes) if out is not None else (int(emb.n_bytes) if emb is not None else 0)
+
+    vocab = int(emb.shape[1]) if emb is not None and len(emb.shape) > 1 else 0
+    if not vocab:
+        tokens = reader.fields.get("tokenizer.ggml.tokens")
+        vocab = array_len(tokens) if tokens is not None else int(key("vocab_size") or 0)
+
+    window_raw = key("attention.sliding_window")
+    window, swa = swa_layout(
+        arch,
+        n_layer,
+        int(window_raw) if window_raw is not None else None,
+        key("attention.sliding_window_pattern"),
+    )
+
+    template = _value(reader, "tokenizer.chat_template")
+    pooling_raw = key("pooling_type")
+    pooling = None
+    if isinstance(pooling_raw, int):
+        try:
+            pooling = PoolingType(pooling_raw).name.lower()
+        except ValueError:
+            pooling = str(pooling_raw)
+    is_embedding = arch in _EMBEDDING_ARCHS or (pooling is not None and pooling != "none")
+
+    name = _value(reader, "general.name")
+    return ModelFacts(
+        path=path,
+        format="gguf",
+        name=name if isinstance(name, str) and name else os.path.basename(path).removesuffix(".gguf"),
+        architecture=arch,
+        n_layer=n_layer,
+        n_embd=n_embd,
+        n_head=n_head,
+        n_head_kv=n_head_kv,
+        n_head_kv_layers=kv_layers,
+        head_dim_k=head_k,
+        head_dim_v=head_v,
+        n_ctx_train=int(key("context_length") or 0),
+        file_size=size,
+        sliding_window=window,
+        swa_layers=swa,
+        quantization=_quantization(reader),
+        layer_bytes=tuple(layer_bytes),
+        non_layer_bytes=non_layer,
+        output_bytes=output_bytes,
+        output_tied=tied,
+        vocab_size=vocab,
+        has_chat_template=isinstance(template, str) and bool(template.strip()),
+        chat_template=template if isinstance(template, str) and template.strip() else None,
+        is_embedding_model=is_embedding,
+        pooling_type=pooling,
+    )

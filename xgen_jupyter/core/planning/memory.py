@@ -1,0 +1,273 @@
+"""How many bytes a llama.cpp engine will take, per place, and the largest -ngl that fits.
+
+We estimate instead of trusting llama.cpp's ``--fit``, which misreads VRAM on ROCm (the
+seed's page faults). Every term mirrors what llama.cpp allocates; constants that are
+guesses are named and say so, to be checked against measurements on a real GPU.
+
+Terms (all in bytes):
+
+* weights: llama.cpp offloads the LAST ``n_gpu_layers`` blocks (``blk.N``); the output
+  head joins them only when ``n_gpu_layers > n_layer``. The token embedding always stays
+  in host memory (llama.cpp's input layer is on the CPU); a tied output head is a second
+  copy of it on the output device.
+* KV cache: each layer's cache lives with its layer (``--no-kv-offload`` is not modelled).
+  Per layer: ``cells * n_head_kv * (head_dim_k * bytes(type_k) + head_dim_v * bytes(type_v))``.
+  ``n_ctx`` is the engine's total context (``-c``), which llama-server shares among its
+  ``n_parallel`` slots, so a full-attention layer has ``n_ctx`` cells whatever n_parallel is.
+* compute: the graph allocator's peak for one ubatch (see ``compute_bytes``).
+* overhead: the GPU runtime's own context (see ``DEVICE_OVERHEAD``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ..models.facts import ModelFacts
+from .plan import MemoryEstimate
+
+Device = Literal["cuda", "rocm", "vulkan", "cpu"]
+MiB = 1024**2
+GiB = 1024**3
+
+#: llama.cpp pads the KV size up to a multiple of 256 (older builds: 32 without flash
+#: attention); we use 256, the larger, so the estimate never falls short.
+CTX_PAD = 256
+
+#: Bytes per KV element as (bytes per block, elements per block), from ggml's type sizes.
+KV_TYPE_SIZE: dict[str, tuple[int, int]] = {
+    "f32": (4, 1), "f16": (2, 1), "bf16": (2, 1),
+    "q8_0": (34, 32), "q4_0": (18, 32), "q4_1": (20, 32),
+    "q5_0": (22, 32), "q5_1": (24, 32), "iq4_nl": (18, 32),
+}  # fmt: skip
+
+#: Memory the GPU runtime takes before any buffer: ASSUMPTIONS to check against the H100
+#: measurements. CUDA's context plus cuBLAS handles is ~300-500 MiB on recent drivers; we
+#: take the top. ROCm (HIP context + rocBLAS/hipBLASLt kernels) is similar. Vulkan keeps
+#: little beyond its pipelines. CPU has no device.
+DEVICE_OVERHEAD: dict[str, int] = {"cuda": 500 * MiB, "rocm": 500 * MiB, "vulkan": 200 * MiB, "cpu": 0}
+
+#: Extra f32 activations of n_ubatch rows alive beside the attention scores (Q, K/V views,
+#: KQV, projection). Measured on CPU here (gemma-3-270m, see tests): ~5 rows of
+#: n_head*head_dim; 6 keeps a margin.
+ATTN_ROWS = 6
+#: f32 rows of n_embd alive beside the logits (the normed hidden state and its input).
+OUT_ROWS = 2
+
+
+def _pad(n: int, to: int = CTX_PAD) -> int:
+    return -(-n // to) * to
+
+
+def type_bytes(n_elements: int, cache_type: str) -> int:
+    """Bytes of ``n_elements`` values of a KV cache type (whole blocks, as ggml stores rows)."""
+    try:
+        size, block = KV_TYPE_SIZE[cache_type.lower()]
+    except KeyError:
+        raise ValueError(f"unknown KV cache type {cache_type!r}; known: {', '.join(KV_TYPE_SIZE)}") from None
+    return -(-n_elements // block) * size
+
+
+def layer_kv_bytes_per_cell(
+    facts: ModelFacts, il: int, cache_type_k: str = "f16", cache_type_v: str = "f16"
+) -> int:
+    n_kv = facts.kv_heads(il)
+    return type_bytes(n_kv * facts.head_dim_k, cache_type_k) + type_bytes(
+        n_kv * facts.head_dim_v, cache_type_v
+    )
+
+
+def kv_bytes_per_token(facts: ModelFacts, cache_type_k: str = "f16", cache_type_v: str = "f16") -> int:
+    """KV bytes one token adds across all layers, as if none slid (a sanity figure:
+    Llama-3-8B in f16 gives 128 KiB)."""
+    return sum(layer_kv_bytes_per_cell(facts, il, cache_type_k, cache_type_v) for il in range(facts.n_layer))
+
+
+def kv_cells(
+    facts: ModelFacts, il: int, n_ctx: int, n_parallel: int, n_ubatch: int, swa_full: bool = False
+) -> int:
+    """KV cells of layer ``il``.
+
+    Full attention: the padded ``n_ctx``. Sliding window: llama.cpp's iSWA cache
+    (llama_kv_cache_iswa) keeps ``min(n_ctx, n_swa * n_seq + n_ubatch)`` cells, padded: one
+    window per sequence plus room for the ubatch being written. That is the unified-KV
+    size, which llama-server uses with several slots; a non-unified cache keeps
+    ``n_seq * (n_swa + n_ubatch)``, a little more. Checked here with llama.cpp
+    (llama-cpp-python 0.3.36): gemma-3-270m at -c 4096 gets 4096 and 1024 cells.
+    ``--swa-full`` gives SWA layers the whole context.
+    """
+    ctx = _pad(n_ctx)
+    if swa_full or not facts.swa_layers or not facts.swa_layers[il] or not facts.sliding_window:
+        return ctx
+    return min(ctx, _pad(facts.sliding_window * max(1, n_parallel) + n_ubatch))
+
+
+def compute_bytes(facts: ModelFacts, n_ctx: int, n_parallel: int, n_ubatch: int, flash_attn: bool) -> int:
+    """Peak of llama.cpp's compute graph for one ubatch; the allocator reuses memory
+    between layers, so the peak is the larger of two moments:
+
+    * output: logits ``n_ubatch * n_vocab * 4`` plus OUT_ROWS f32 rows of n_embd;
+    * attention: without flash attention the scores ``n_ubatch * n_kv * n_head * 4`` and the
+      f32 mask ``n_ubatch * n_kv * 4``; with it only an f16 mask ``n_ubatch * n_kv * 2``;
+      plus ATTN_ROWS f32 rows of ``n_head * head_dim``. ``n_kv`` is the largest layer's cells.
+
+    Checked on CPU here: gemma-3-270m, ubatch 512, -c 4096 -> 514.5 MiB measured (logits
+    dominate); -c 131072 without flash attention -> 1291.8 MiB measured.
+    """
+    ub = n_ubatch
+    out = ub * facts.vocab_size * 4 + OUT_ROWS * ub * facts.n_embd * 4
+    n_kv = max((kv_cells(facts, il, n_ctx, n_parallel, ub) for il in range(facts.n_layer)), default=0)
+    n_kv_swa = min((kv_cells(facts, il, n_ctx, n_parallel, ub) for il in range(facts.n_layer)), default=0)
+    rows = ATTN_ROWS * ub * facts.n_head * max(facts.head_dim_k, facts.head_dim_v) * 4
+    if flash_attn:
+        attn = ub * (n_kv + (n_kv_swa if facts.swa_layers else 0)) * 2 + rows
+    else:
+        attn = ub * n_kv * facts.n_head * 4 + ub * (n_kv + (n_kv_swa if facts.swa_layers else 0)) * 4 + rows
+    return max(out, attn)
+
+
+def normalize_ngl(facts: ModelFacts, n_gpu_layers: int) -> int:
+    """-1 or anything above n_layer means every block plus the output head (n_layer + 1)."""
+    if n_gpu_layers < 0 or n_gpu_layers > facts.n_layer:
+        return facts.n_layer + 1
+    return n_gpu_layers
+
+
+def estimate(
+    facts: ModelFacts,
+    *,
+    n_ctx: int,
+    n_parallel: int = 1,
+    n_gpu_layers: int,
+    n_ubatch: int = 512,
+    cache_type_k: str = "f16",
+    cache_type_v: str = "f16",
+    device: str = "cuda",
+    flash_attn: bool = False,
+    swa_full: bool = False,
+    budget: int | None = None,
+) -> MemoryEstimate:
+    """Bytes on the GPU and in host RAM for one llama.cpp engine with these settings."""
+    on_gpu_dev = device != "cpu"
+    ngl = normalize_ngl(facts, n_gpu_layers) if on_gpu_dev else 0
+    first_gpu = max(facts.n_layer - ngl, 0)  # blocks first_gpu .. n_layer-1 are offloaded
+    output_on_gpu = ngl > facts.n_layer
+    w_gpu = sum(facts.layer_bytes[first_gpu:]) if ngl else 0
+    w_cpu = sum(facts.layer_bytes[:first_gpu]) + facts.non_layer_bytes
+    if output_on_gpu:
+        w_gpu += facts.output_bytes
+        if not facts.output_tied:
+            w_cpu -= facts.output_bytes  # a separate head moves; a tied one is copied
+    kv_gpu = kv_cpu = 0
+    for il in range(facts.n_layer):
+        b = kv_cells(facts, il, n_ctx, n_parallel, n_ubatch, swa_full) * layer_kv_bytes_per_cell(
+            facts, il, cache_type_k, cache_type_v
+        )
+        if ngl and il >= first_gpu:
+            kv_gpu += b
+        else:
+            kv_cpu += b
+    graph = compute_bytes(facts, n_ctx, n_parallel, n_ubatch, flash_attn)
+    # A GPU build reserves the whole graph on the GPU even at -ngl 0 (it offloads large
+    # matmuls); the host keeps the inputs (embeddings, mask), or the whole graph when
+    # layers run on the CPU.
+    comp_gpu = graph if on_gpu_dev else 0
+    if not on_gpu_dev or ngl <= facts.n_layer:
+        comp_cpu = graph
+    else:
+        comp_cpu = OUT_ROWS * n_ubatch * facts.n_embd * 4 + n_ubatch * _pad(n_ctx) * 4
+    overhead = DEVICE_OVERHEAD.get(device, DEVICE_OVERHEAD["cuda"]) if on_gpu_dev else 0
+    return MemoryEstimate(
+        weights_gpu=w_gpu,
+        weights_cpu=w_cpu,
+        kv_cache=kv_gpu + kv_cpu,
+        compute=comp_gpu + comp_cpu,
+        overhead=overhead,
+        gpu_total=w_gpu + kv_gpu + comp_gpu + overhead if on_gpu_dev else 0,
+        host_total=w_cpu + kv_cpu + comp_cpu,
+        budget=budget if on_gpu_dev else None,
+    )
+
+
+@dataclass(frozen=True)
+class FitResult:
+    n_gpu_layers: int
+    n_ctx: int
+    estimate: MemoryEstimate
+    #: One sentence per adjustment; the planner shows them as plan reasons.
+    notes: list[str] = field(default_factory=list)
+    #: False when even -ngl 0 leaves the GPU over budget (the caller should pick a CPU engine).
+    fits: bool = True
+
+
+def _gib(n: int) -> str:
+    return f"{n / GiB:.1f} GiB"
+
+
+def fit(
+    facts: ModelFacts,
+    *,
+    budget_bytes: int,
+    n_ctx: int,
+    n_ctx_min: int = 2048,
+    ctx_pinned: bool = False,
+    n_parallel: int = 1,
+    n_ubatch: int = 512,
+    cache_type_k: str = "f16",
+    cache_type_v: str = "f16",
+    device: str = "cuda",
+    flash_attn: bool = False,
+    swa_full: bool = False,
+) -> FitResult:
+    """Largest -ngl whose GPU total fits ``budget_bytes`` (free memory minus the caller's
+    margin). Shrinks the context first (halving, never below ``n_ctx_min`` nor below a
+    user-pinned ``n_ctx``), then moves blocks to the CPU, starting with the first."""
+
+    def est(ngl: int, ctx: int) -> MemoryEstimate:
+        return estimate(facts, n_ctx=ctx, n_parallel=n_parallel, n_gpu_layers=ngl, n_ubatch=n_ubatch,
+                        cache_type_k=cache_type_k, cache_type_v=cache_type_v, device=device,
+                        flash_attn=flash_attn, swa_full=swa_full, budget=budget_bytes)  # fmt: skip
+
+    if device == "cpu":
+        return FitResult(0, n_ctx, est(0, n_ctx))
+    all_layers = facts.n_layer + 1
+    notes: list[str] = []
+    ctx = n_ctx
+    full = est(all_layers, ctx)
+    if full.gpu_total <= budget_bytes:
+        return FitResult(all_layers, ctx, full)
+    floor = n_ctx if ctx_pinned else min(n_ctx, n_ctx_min)
+    while ctx > floor:
+        ctx = max(ctx // 2, floor)
+        cur = est(all_layers, ctx)
+        if cur.gpu_total <= budget_bytes:
+            notes.append(
+                f"Context reduced from {n_ctx} to {ctx} tokens so that all {facts.n_layer} layers fit "
+                f"on the GPU ({_gib(full.gpu_total)} needed at {n_ctx}, {_gib(budget_bytes)} available)."
+            )
+            return FitResult(all_layers, ctx, cur, notes)
+    if ctx < n_ctx:
+        notes.append(
+            f"Context reduced from {n_ctx} to {ctx} tokens, the smallest allowed, and the model still "
+            f"does not fit entirely in {_gib(budget_bytes)} of GPU memory."
+        )
+    elif ctx_pinned:
+        notes.append(f"Context {n_ctx} was set explicitly, so it is kept; layers move to the CPU instead.")
+    for ngl in range(facts.n_layer, -1, -1):
+        cur = est(ngl, ctx)
+        if cur.gpu_total <= budget_bytes:
+            off = facts.n_layer - ngl
+            what = (
+                f"{off} of {facts.n_layer} layers and the output head run" if off else "The output head runs"
+            )
+            notes.append(
+                f"{what} on the CPU because the whole model needs "
+                f"{_gib(est(all_layers, ctx).gpu_total)} of GPU memory and {_gib(budget_bytes)} is "
+                "available; generation will be slower."
+            )
+            return FitResult(ngl, ctx, cur, notes)
+    notes.append(
+        f"Even with no layers on the GPU the engine's buffers need {_gib(cur.gpu_total)}, more than the "
+        f"{_gib(budget_bytes)} available; use a CPU engine or free GPU memory."
+    )
+    return FitResult(0, ctx, cur, notes, fits=False)
