@@ -159,7 +159,8 @@ def test_sigkill_of_the_manager_leaves_no_engine(tmp_path):
         "print(s.state, s.pid, flush=True)\n"
         "time.sleep(600)\n"
     )
-    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True, cwd=REPO)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True, cwd=REPO, env=env)
     try:
         state, pid = proc.stdout.readline().split()
         assert state == "ready"
