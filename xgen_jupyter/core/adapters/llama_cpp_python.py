@@ -7,7 +7,6 @@ import sys
 from ..planning.plan import EngineSettings
 from .base import BackendAdapter, Progress
 
-
 # xgen's neutral chat-format names → llama-cpp-python's registry names.
 _CHAT_FORMATS = {"llama3": "llama-3", "llama2": "llama-2", "mistral": "mistral-instruct", "phi3": "chatml"}
 

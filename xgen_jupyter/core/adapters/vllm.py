@@ -55,7 +55,7 @@ class VLLMAdapter(BackendAdapter):
     def progress(self, line: str) -> Progress | None:
         if "Loading weights took" in line or "Loading model weights took" in line:
             return Progress(0.6, "weights loaded")
-        if "Capturing CUDA graph" in line or "compile" in line.lower() and "took" in line:
+        if "Capturing CUDA graph" in line or ("compile" in line.lower() and "took" in line):
             return Progress(0.8, "compiling")
         if "Application startup complete" in line:
             return Progress(0.95, "HTTP server up")

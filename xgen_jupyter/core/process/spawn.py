@@ -44,7 +44,7 @@ class Spawner:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=lambda: _child_setup(parent),  # noqa: PLW1509 - needed for prctl
+                preexec_fn=lambda: _child_setup(parent),  # prctl needs a hook between fork and exec
                 close_fds=True,
             )
 
