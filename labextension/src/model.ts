@@ -1,0 +1,149 @@
+/**
+ * The sidebar's state and a pure reducer over events-websocket messages and
+ * local actions, so the state logic is testable without a browser.
+ */
+import {
+  IGPU,
+  IHardwareReport,
+  IProgress,
+  IServer,
+  ServerState,
+  XgenAction
+} from './types';
+
+export interface IState {
+  servers: { [name: string]: IServer };
+  gpus: IGPU[];
+  hardware: IHardwareReport | null;
+  progress: { [name: string]: IProgress };
+  gpusTime: number | null;
+  connected: boolean;
+  error: string | null;
+}
+
+export const initialState: IState = Object.freeze({
+  servers: {},
+  gpus: [],
+  hardware: null,
+  progress: {},
+  gpusTime: null,
+  connected: false,
+  error: null
+}) as IState;
+
+/** States in which an engine is (or is about to be) running. */
+export const ACTIVE_STATES: ReadonlyArray<ServerState> = [
+  'planned',
+  'starting',
+  'loading',
+  'ready',
+  'stopping'
+];
+/** States in which the model is still coming up: the form shows progress. */
+export const LOADING_STATES: ReadonlyArray<ServerState> = [
+  'planned',
+  'starting',
+  'loading'
+];
+
+export function isActive(state: ServerState): boolean {
+  return ACTIVE_STATES.includes(state);
+}
+
+export function isLoading(state: ServerState): boolean {
+  return LOADING_STATES.includes(state);
+}
+
+/** A stopped server is gone: it leaves the list (failed/crashed ones stay to show why). */
+function withServer(state: IState, server: IServer): IState {
+  const servers = { ...state.servers };
+  const progress = { ...state.progress };
+  if (server.state === 'stopped') {
+    delete servers[server.name];
+  } else {
+    servers[server.name] = server;
+  }
+  if (!isLoading(server.state)) {
+    delete progress[server.name];
+  }
+  return { ...state, servers, progress };
+}
+
+function serverMap(list: IServer[]): { [name: string]: IServer } {
+  const out: { [name: string]: IServer } = {};
+  for (const s of list) {
+    if (s.state !== 'stopped') {
+      out[s.name] = s;
+    }
+  }
+  return out;
+}
+
+export function reduce(state: IState, action: XgenAction): IState {
+  switch (action.kind) {
+    case 'hello': {
+      const hardware = action.hardware ?? state.hardware;
+      return {
+        ...state,
+        servers: serverMap(action.servers ?? []),
+        hardware,
+        gpus: hardware?.gpus ?? state.gpus,
+        progress: {},
+        connected: true,
+        error: null
+      };
+    }
+    case 'servers':
+      return { ...state, servers: serverMap(action.servers) };
+    case 'state':
+      return withServer(state, { ...action.data, name: action.server });
+    case 'upsert':
+      return withServer(state, action.data);
+    case 'progress': {
+      const current = state.servers[action.server];
+      // A late progress message must not resurrect a server that already settled.
+      if (current && !isLoading(current.state)) {
+        return state;
+      }
+      return {
+        ...state,
+        progress: { ...state.progress, [action.server]: action.data }
+      };
+    }
+    case 'gpus':
+      return { ...state, gpus: action.data.gpus ?? [], gpusTime: action.data.time ?? null };
+    case 'connection':
+      return {
+        ...state,
+        connected: action.connected,
+        error: action.error === undefined ? state.error : action.error
+      };
+    default:
+      return state;
+  }
+}
+
+/** Servers in a stable order: by name. */
+export function serverList(state: IState): IServer[] {
+  return Object.keys(state.servers)
+    .sort()
+    .map(k => state.servers[k]);
+}
+
+/** The server's plan reasons: the top-level list, else the plan's. */
+export function reasonsOf(server: IServer) {
+  return server.reasons ?? server.plan?.reasons ?? [];
+}
+
+/** Progress for a loading server: the latest event, else what the server row carries. */
+export function progressOf(state: IState, name: string): IProgress | null {
+  const p = state.progress[name];
+  if (p) {
+    return p;
+  }
+  const s = state.servers[name];
+  if (s && isLoading(s.state)) {
+    return { progress: s.progress ?? null, message: s.progress_message ?? s.state };
+  }
+  return null;
+}

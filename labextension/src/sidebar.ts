@@ -1,0 +1,74 @@
+/** The xgen sidebar: hardware, servers, load form and log view in one panel. */
+import { Panel } from '@lumino/widgets';
+import { h } from './dom';
+import { IState } from './model';
+import { XgenStore } from './store';
+import { GpuPanel } from './widgets/gpus';
+import { LoadForm } from './widgets/loadform';
+import { LogView } from './widgets/logview';
+import { ServerList } from './widgets/servers';
+
+export class XgenSidebar extends Panel {
+  readonly gpus: GpuPanel;
+  readonly servers: ServerList;
+  readonly form: LoadForm;
+  readonly logs: LogView;
+
+  constructor(
+    readonly store: XgenStore,
+    options: { logTail: () => number }
+  ) {
+    super();
+    this.id = 'xgen-sidebar';
+    this.addClass('xgen-sidebar');
+    this.node.dataset.testid = 'xgen-sidebar';
+    this.title.caption = 'xgen: models and GPUs';
+
+    this._banner = h('div', { className: 'xgen-banner', 'data-testid': 'xgen-connection', hidden: true });
+    this.node.appendChild(this._banner);
+    this.gpus = new GpuPanel();
+    this.servers = new ServerList(store);
+    this.form = new LoadForm(store);
+    this.logs = new LogView(store, { tail: options.logTail });
+    for (const w of [this.gpus, this.servers, this.form, this.logs]) {
+      this.addWidget(w);
+    }
+    store.changed.connect((_, state) => this.render(state), this);
+    store.selectedChanged.connect(() => this.servers.render(store.state), this);
+    this.render(store.state, true);
+    void this.form.refreshChoices();
+  }
+
+  /** Re-render only the sections whose slice of the state changed. */
+  render(state: IState, force = false): void {
+    const prev = this._prev;
+    this._prev = state;
+    this.node.dataset.connected = String(state.connected);
+    this._banner.hidden = state.connected;
+    this._banner.textContent = state.connected
+      ? ''
+      : state.error
+        ? `Not connected to the xgen server (${state.error}); retrying…`
+        : 'Connecting to the xgen server…';
+    if (force || !prev || prev.gpus !== state.gpus || prev.hardware !== state.hardware) {
+      this.gpus.render(state);
+    }
+    if (force || !prev || prev.servers !== state.servers || prev.progress !== state.progress) {
+      this.servers.render(state);
+      this.form.render(state);
+      // Follow the only server when nothing is selected, so logs show up by themselves.
+      const names = Object.keys(state.servers);
+      if (this.store.selected === null && names.length === 1) {
+        this.store.selected = names[0];
+      }
+    }
+  }
+
+  dispose(): void {
+    this.store.dispose();
+    super.dispose();
+  }
+
+  private _prev: IState | null = null;
+  private readonly _banner: HTMLElement;
+}

@@ -1,0 +1,123 @@
+/**
+ * Shapes of the xgen REST / WebSocket contract (docs/API.md). Only the fields
+ * the sidebar reads are typed strictly; the rest pass through untouched.
+ */
+
+export type ServerState =
+  | 'planned'
+  | 'starting'
+  | 'loading'
+  | 'ready'
+  | 'stopping'
+  | 'stopped'
+  | 'failed'
+  | 'crashed';
+
+export interface IReason {
+  rule: string;
+  effect: string;
+  why: string;
+  level: 'info' | 'warning';
+}
+
+export interface IServerError {
+  id: string;
+  summary: string;
+  engine_fault?: boolean;
+  log_tail?: string;
+}
+
+export interface IServer {
+  name: string;
+  model: string;
+  model_path?: string;
+  server_type?: string;
+  state: ServerState;
+  backend: string;
+  reasons?: IReason[];
+  plan?: { reasons?: IReason[]; [key: string]: unknown } | null;
+  pid?: number | null;
+  port?: number | null;
+  endpoint?: string | null;
+  error?: IServerError | null;
+  progress?: number | null;
+  progress_message?: string | null;
+  [key: string]: unknown;
+}
+
+export interface IGPU {
+  index: number;
+  name: string;
+  vendor?: string;
+  memory_total: number | null;
+  memory_free?: number | null;
+  memory_used?: number | null;
+  utilization?: number | null;
+  arch?: string | null;
+  integrated?: boolean;
+  [key: string]: unknown;
+}
+
+export interface ICPU {
+  cores_physical?: number | null;
+  cores_logical?: number | null;
+  memory_total?: number | null;
+  memory_available?: number | null;
+  model_name?: string | null;
+}
+
+export interface IHardwareReport {
+  method?: string;
+  gpus: IGPU[];
+  cpu?: ICPU | null;
+  [key: string]: unknown;
+}
+
+export interface ILogLine {
+  seq: number;
+  time: number;
+  text: string;
+  attempt?: number;
+}
+
+export interface IModelEntry {
+  name: string;
+  path?: string;
+  format?: string;
+  size?: number | null;
+}
+
+export interface IBackendEntry {
+  backend?: string;
+  available: boolean;
+  executable?: string | null;
+  source?: string | null;
+  reason?: string | null;
+}
+
+export interface ILoadRequest {
+  model: string;
+  name?: string;
+  backend?: string;
+  n_ctx?: number;
+  [key: string]: unknown;
+}
+
+export interface IProgress {
+  progress: number | null;
+  message: string;
+}
+
+/** Messages of the `xgen/api/events` websocket. */
+export type XgenEvent =
+  | { kind: 'hello'; servers: IServer[]; hardware: IHardwareReport | null }
+  | { kind: 'state'; server: string; data: IServer }
+  | { kind: 'progress'; server: string; data: IProgress }
+  | { kind: 'gpus'; data: { gpus: IGPU[]; time: number } };
+
+/** Local actions the sidebar feeds through the same reducer. */
+export type XgenAction =
+  | XgenEvent
+  | { kind: 'servers'; servers: IServer[] }
+  | { kind: 'upsert'; data: IServer }
+  | { kind: 'connection'; connected: boolean; error?: string | null };
