@@ -10,7 +10,7 @@ Everything else — header, scalar fields, tensor infos — is GGUFReader's own 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -23,6 +23,19 @@ class TruncatedGGUF(ValueError):
 
 class FastGGUFReader(GGUFReader):
     """GGUFReader that skips the contents of string arrays (their length is kept)."""
+
+    def _get(
+        self,
+        offset: int,
+        dtype: npt.DTypeLike,
+        count: int = 1,
+        override_order: Literal["I", "S", "<"] | None = None,
+    ) -> npt.NDArray[Any]:
+        # Every read of the header and of tensor views goes through here: check it.
+        end = int(offset) + np.dtype(dtype).itemsize * int(count)
+        if end > len(self.data):
+            raise TruncatedGGUF(f"it needs at least {end:,} bytes but has {len(self.data):,}")
+        return super()._get(offset, dtype, count, override_order)
 
     def _get_field_parts(
         self, orig_offs: int, raw_type: int

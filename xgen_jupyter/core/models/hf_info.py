@@ -20,6 +20,8 @@ from .swa import swa_layout
 _LAYER = re.compile(r"(?:^|\.)layers\.(\d+)\.")
 #: A header larger than this is not a real safetensors header (the format caps it at 100 MB).
 _MAX_HEADER = 100 * 1024 * 1024
+#: HF model_type -> llama.cpp arch name, where they differ, for the SWA rules.
+_HF_TO_GGUF_ARCH = {"gemma3_text": "gemma3", "gpt_oss": "gpt-oss", "llama4_text": "llama4"}
 
 
 def _read_json(path: str) -> dict[str, Any]:
@@ -127,7 +129,8 @@ def _swa(cfg: dict[str, Any], arch: str, n_layer: int) -> tuple[int | None, tupl
     pattern = cfg.get("sliding_window_pattern")
     if arch in ("mistral", "qwen2", "phi3", "starcoder2") and pattern is None:
         return window, (True,) * n_layer  # one window on every layer
-    return swa_layout(arch, n_layer, window, pattern if isinstance(pattern, int) else None)
+    gguf_arch = _HF_TO_GGUF_ARCH.get(arch, arch)
+    return swa_layout(gguf_arch, n_layer, window, pattern if isinstance(pattern, int) else None)
 
 
 def read_hf(folder: str) -> ModelFacts:

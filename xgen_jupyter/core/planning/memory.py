@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from ..errors import RequestError
 from ..models.facts import ModelFacts
 from .plan import MemoryEstimate
 
@@ -64,7 +65,9 @@ def type_bytes(n_elements: int, cache_type: str) -> int:
     try:
         size, block = KV_TYPE_SIZE[cache_type.lower()]
     except KeyError:
-        raise ValueError(f"unknown KV cache type {cache_type!r}; known: {', '.join(KV_TYPE_SIZE)}") from None
+        raise RequestError(
+            f"Unknown KV cache type {cache_type!r}", f"use one of: {', '.join(KV_TYPE_SIZE)}"
+        ) from None
     return -(-n_elements // block) * size
 
 
