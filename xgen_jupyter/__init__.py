@@ -1,3 +1,18 @@
 """xgen-jupyter: serve models from Jupyter with a planner that knows the box."""
 
+from __future__ import annotations
+
+from typing import Any
+
 __version__ = "0.1.0"
+
+
+def _jupyter_server_extension_points() -> list[dict[str, Any]]:
+    # Imported here, not at the top: the core must import without Jupyter installed.
+    from .server.app import XGen
+
+    return [{"module": "xgen_jupyter.server.app", "app": XGen}]
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    return [{"src": "labextension", "dest": "xgen-jupyter"}]

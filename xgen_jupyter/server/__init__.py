@@ -1,0 +1,1 @@
+"""Tier 1: the Jupyter server extension (REST API, websockets, OpenAI proxy)."""

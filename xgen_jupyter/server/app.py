@@ -1,0 +1,131 @@
+"""The Jupyter server extension: ``c.XGen.*`` settings → XGenCore, handlers, engine cleanup."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import httpx
+from jupyter_server.extension.application import ExtensionApp
+from traitlets import Dict, Float, Int, List, Unicode, default
+
+from ..core.config import CoreConfig, default_engines_dir, default_state_dir
+from ..core.hardware.chain import sample_gpus
+from ..core.service import XGenCore
+from .idle import IdleReaper
+from .routes import handlers
+
+
+class XGen(ExtensionApp):
+    """Serve models from this Jupyter server. Configure with ``c.XGen.<trait>`` (the class name)."""
+
+    name = "xgen"
+
+    model_dirs = List(Unicode(), help="Folders models may be loaded from (plus the bundled 'default' model). "
+                      "Paths outside them are refused. Empty: any path the server can read.").tag(config=True)
+    allowed_backends = List(Unicode(), help="Backends the planner may choose (e.g. ['llama-server-vulkan', "
+                            "'llama-server-cpu']). Empty: every installed one.").tag(config=True)
+    binaries = Dict(key_trait=Unicode(), value_trait=Unicode(),
+                    help="Explicit engine binaries by backend id, e.g. "
+                    "{'llama-server-rocm': '/opt/llama/bin/llama-server'}.").tag(config=True)
+    vllm_python = Unicode(None, allow_none=True,
+                          help="Python interpreter that has vLLM installed (its own venv). "
+                          "Default: the server's own Python.").tag(config=True)
+    rocm_targets = List(Unicode(), help="gfx targets the ROCm llama-server build was compiled for "
+                        "(e.g. ['gfx1100', 'gfx1151']); a GPU outside them skips ROCm. "
+                        "Empty: assume the build matches.").tag(config=True)
+    engines_dir = Unicode(help="Where `xgen engines install` puts engine builds.").tag(config=True)
+    state_dir = Unicode(help="Where engine logs and server state are written.").tag(config=True)
+    shared_dir = Unicode(None, allow_none=True,
+                         help="Shared folder for the GPU reservation registry of several users' Jupyter "
+                         "servers on one box (not used yet).").tag(config=True)
+    default_n_ctx = Int(4096, help="Context length when the request gives none (shrunk to fit memory).").tag(
+        config=True)
+    idle_ttl = Float(0.0, help="Unload a ready server after this many seconds without a request through "
+                     "the proxy. 0: never.").tag(config=True)
+    log_lines = Int(5000, help="Log lines kept in memory per server (the history a log websocket "
+                    "replays).").tag(config=True)
+    log_file_bytes = Int(20 * 1024 * 1024, help="Per-server log file size in bytes before it is rotated "
+                         "(one previous file kept).").tag(config=True)
+    host = Unicode("127.0.0.1", help="Address engines bind to. Keep 127.0.0.1 on a shared box: the "
+                   "authenticated proxy is how everyone else reaches them.").tag(config=True)
+    ready_timeout = Float(600.0, help="Seconds an engine may take to become ready before the attempt "
+                          "counts as failed.").tag(config=True)
+    grace_period = Float(5.0, help="Seconds between SIGTERM and SIGKILL when an engine is stopped.").tag(
+        config=True)
+    gpu_margin = Float(0.05, help="Fraction of each GPU's memory kept free by the planner "
+                       "(at least 512 MiB).").tag(config=True)
+    gpu_sample_interval = Float(2.0, help="Default seconds between GPU samples on the events websocket "
+                                "(clients may choose; 0 = off).").tag(config=True)
+    proxy_timeout = Float(600.0, help="Seconds the proxy waits for the next bytes from an engine before "
+                          "giving up on a response.").tag(config=True)
+    proxy_max_connections = Int(512, help="Most open connections from the proxy to all engines.").tag(
+        config=True)
+
+    @default("engines_dir")
+    def _engines_dir(self) -> str:
+        return str(default_engines_dir())
+
+    @default("state_dir")
+    def _state_dir(self) -> str:
+        return str(default_state_dir())
+
+    core: XGenCore
+    http: httpx.AsyncClient
+    reaper: IdleReaper | None = None
+
+    def core_config(self) -> CoreConfig:
+        return CoreConfig(
+            model_dirs=list(self.model_dirs),
+            allowed_backends=list(self.allowed_backends),
+            binaries=dict(self.binaries),
+            vllm_python=self.vllm_python,
+            rocm_targets=list(self.rocm_targets),
+            engines_dir=Path(self.engines_dir),
+            state_dir=Path(self.state_dir),
+            default_n_ctx=self.default_n_ctx,
+            host=self.host,
+            ready_timeout=self.ready_timeout,
+            grace_period=self.grace_period,
+            log_lines=self.log_lines,
+            log_file_bytes=self.log_file_bytes,
+            gpu_margin=self.gpu_margin,
+        )
+
+    def initialize_settings(self) -> None:
+        self.core = XGenCore(self.core_config())
+        # One pooled client for every engine: keep-alive saves a TCP handshake per request.
+        # trust_env=False: an HTTP(S)_PROXY in the environment must not see engine traffic.
+        self.http = httpx.AsyncClient(
+            timeout=httpx.Timeout(connect=10.0, read=self.proxy_timeout, write=60.0, pool=60.0),
+            limits=httpx.Limits(max_connections=self.proxy_max_connections, max_keepalive_connections=64),
+            trust_env=False,
+        )
+        last_used: dict[str, float] = {}
+        settings: dict[str, Any] = {
+            "xgen_core": self.core,
+            "xgen_http": self.http,
+            "xgen_gpu_sampler": sample_gpus,
+            "xgen_gpu_sample_interval": self.gpu_sample_interval,
+            "xgen_last_used": last_used,
+            "xgen_shared_dir": self.shared_dir,
+        }
+        self.settings.update(settings)
+        if self.idle_ttl > 0:
+            self.reaper = IdleReaper(self.core, last_used, self.idle_ttl, self.log)
+            self.reaper.start()
+
+    def initialize_handlers(self) -> None:
+        self.handlers.extend(handlers())
+
+    async def stop_extension(self) -> None:
+        """Jupyter is shutting down: no engine may outlive it."""
+        if self.reaper is not None:
+            self.reaper.stop()
+        self.log.info("xgen: stopping %d engine(s)", len(self.core.manager.servers()))
+        await asyncio.to_thread(self.core.shutdown)
+        await self.http.aclose()
+
+
+XGenApp = XGen  # the name the design notes use

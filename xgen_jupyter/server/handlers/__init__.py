@@ -1,0 +1,1 @@
+"""Tornado handlers of the xgen REST API and websockets, one module per concern."""

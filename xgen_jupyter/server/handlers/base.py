@@ -1,0 +1,54 @@
+"""Base class of every xgen REST handler: auth resource, the core, and JSON errors."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.extension.handler import ExtensionHandlerMixin
+
+from ...core.errors import RequestError
+from ...core.service import XGenCore
+from ..errors import JsonErrorsMixin, parse_json_object
+
+AUTH_RESOURCE = "xgen"
+T = TypeVar("T")
+
+
+class XGenHandler(JsonErrorsMixin, ExtensionHandlerMixin, APIHandler):
+    """APIHandler refuses unauthenticated calls with 403 (no login redirect)."""
+
+    auth_resource = AUTH_RESOURCE
+
+    @property
+    def core(self) -> XGenCore:
+        return self.settings["xgen_core"]
+
+    async def blocking(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a blocking core call (model inspection, waiting for a process) off the IOLoop."""
+        return await asyncio.to_thread(fn, *args)
+
+    def json_body(self) -> dict[str, Any]:
+        return parse_json_object(self.request.body)
+
+    def flag(self, name: str) -> bool:
+        return self.get_query_argument(name, "0").lower() in ("1", "true", "yes", "on")
+
+    def int_arg(self, name: str, default: int, lo: int = 0, hi: int = 1_000_000) -> int:
+        raw = self.get_query_argument(name, None)
+        if raw is None or raw == "":
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise RequestError(f"{name} must be a whole number, not {raw!r}") from None
+        if not lo <= value <= hi:
+            raise RequestError(f"{name}={value} is out of range", f"use a value from {lo} to {hi}")
+        return value
+
+    def reply(self, data: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.finish(json.dumps(data))

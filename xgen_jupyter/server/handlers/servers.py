@@ -1,0 +1,39 @@
+"""Servers: list, load (202), inspect, unload, and the log tail over REST."""
+
+from __future__ import annotations
+
+from jupyter_server.auth.decorator import authorized
+from tornado import web
+
+from .base import XGenHandler
+
+# Any path segment: a bad name gets ServerNotFound with a message, not a bare routing 404.
+NAME = r"(?P<name>[^/]+)"
+
+
+class ServersHandler(XGenHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.reply({"servers": [s.to_dict() for s in self.core.manager.servers()]})
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        request = self.core.request(self.json_body())  # 400 before any thread is used
+        server = await self.blocking(self.core.load, request)  # plans (inspects the model), then starts
+        self.reply(server.to_dict(), status=202)
+
+
+class ServerHandler(XGenHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, name: str) -> None:
+        self.reply(self.core.manager.get(name).to_dict())
+
+    @web.authenticated
+    @authorized
+    async def delete(self, name: str) -> None:
+        self.core.manager.get(name)  # 404 before a thread is used
+        server = await self.blocking(self.core.unload, name)  # waits for the process to exit
+        self.reply(server.to_dict())

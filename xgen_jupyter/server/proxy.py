@@ -1,0 +1,163 @@
+"""The authenticated OpenAI-compatible proxy: ``xgen/v1/...`` routed by ``model`` = server name.
+
+Bodies pass through untouched, chunk by chunk as the engine writes them (whatever the
+client's Accept header says); the engine's API key replaces the client's credentials.
+Connections to the engines are pooled by one shared httpx.AsyncClient.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import httpx
+from jupyter_server.auth.decorator import authorized
+from tornado import web
+from tornado.iostream import StreamClosedError
+
+from ..core.errors import ServerNotFound
+from ..core.process.server import ManagedServer
+from .handlers.base import XGenHandler
+
+ROUTES = ("chat/completions", "completions", "embeddings")
+# Headers that describe one hop, the engine itself, or its credentials: never passed on.
+_DROP_UPSTREAM = frozenset(
+    {"connection", "keep-alive", "transfer-encoding", "content-length", "server", "date", "set-cookie",
+     "www-authenticate", "proxy-authenticate", "trailer", "upgrade"}
+)
+
+
+class OpenAIError(Exception):
+    def __init__(self, status: int, message: str, type_: str = "invalid_request_error", code: str | None = None):
+        super().__init__(message)
+        self.status, self.message, self.type, self.code = status, message, type_, code
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"error": {"message": self.message, "type": self.type, "code": self.code}}
+
+
+def sse_error(message: str, code: str) -> bytes:
+    """The last event of a stream whose engine went away (the openai client raises on it)."""
+    body = {"error": {"message": message, "type": "server_error", "code": code}}
+    return b"data: " + json.dumps(body).encode() + b"\n\n"
+
+
+class ProxyBase(XGenHandler):
+    """Errors in OpenAI's shape, so OpenAI clients show the message."""
+
+    def send_error(self, status_code: int = 500, **kwargs: Any) -> None:
+        exc = (kwargs.get("exc_info") or (None, None, None))[1]
+        super().send_error(exc.status if isinstance(exc, OpenAIError) else status_code, **kwargs)
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = (kwargs.get("exc_info") or (None, None, None))[1]
+        if not isinstance(exc, OpenAIError):
+            message = getattr(exc, "message", None) or getattr(exc, "log_message", None) or str(status_code)
+            kind = "authentication_error" if status_code in (401, 403) else "invalid_request_error"
+            exc = OpenAIError(status_code, message, kind if status_code < 500 else "server_error")
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(exc.to_dict()))
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, OpenAIError):
+            self.log.info("xgen proxy: %s -> %s: %s", self.request.path, value.status, value.message)
+        else:
+            super().log_exception(typ, value, tb)
+
+    def ready_server(self, name: str) -> ManagedServer:
+        try:
+            server = self.core.manager.get(name)
+        except ServerNotFound:
+            loaded = ", ".join(s.name for s in self.core.manager.servers()) or "none"
+            raise OpenAIError(404, f"The model {name!r} does not exist: no xgen server has that name "
+                                   f"(loaded: {loaded}). Load it with %xgen load or POST xgen/api/servers.",
+                              code="model_not_found") from None
+        if server.state != "ready" or server.endpoint is None:
+            why = f": {server.error.get('summary')}" if server.error else ""
+            raise OpenAIError(503, f"The model {name!r} is not ready (state: {server.state}{why}).",
+                              "server_error", "model_not_ready")
+        self.settings["xgen_last_used"][name] = time.time()
+        return server
+
+
+class ModelsProxyHandler(ProxyBase):
+    """GET xgen/v1/models[/name]: the ready servers, as OpenAI lists models."""
+
+    @staticmethod
+    def entry(s: ManagedServer) -> dict[str, Any]:
+        return {"id": s.name, "object": "model", "created": int(s.created_at), "owned_by": "xgen",
+                "server_type": s.request.server_type, "backend": s.backend}
+
+    @web.authenticated
+    @authorized
+    async def get(self, name: str | None = None) -> None:
+        if name:
+            self.finish(json.dumps(self.entry(self.ready_server(name))))
+            return
+        ready = [self.entry(s) for s in self.core.manager.servers() if s.state == "ready"]
+        self.finish(json.dumps({"object": "list", "data": ready}))
+
+
+class CompletionsProxyHandler(ProxyBase):
+    """POST xgen/v1/{chat/completions,completions,embeddings}: forwarded to the named engine."""
+
+    def initialize(self, name: str, route: str) -> None:
+        super().initialize(name)
+        self.route = route
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        return self.settings["xgen_http"]
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        try:
+            data = json.loads(self.request.body or b"null")
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise OpenAIError(400, f"The request body is not valid JSON: {exc}") from None
+        model = data.get("model") if isinstance(data, dict) else None
+        if not isinstance(model, str) or not model:
+            raise OpenAIError(400, "The request body must be a JSON object with a 'model' (the xgen server name).",
+                              code="missing_model")
+        server = self.ready_server(model)
+        headers = {
+            "Authorization": f"Bearer {server.api_key}",  # the client's credentials and cookies stay here
+            "Content-Type": self.request.headers.get("Content-Type", "application/json"),
+            "Accept": self.request.headers.get("Accept", "*/*"),
+            "Accept-Encoding": "identity",  # compressed SSE would be buffered by someone
+        }
+        request = self.http.build_request("POST", f"{server.endpoint}/v1/{self.route}", content=self.request.body,
+                                          headers=headers)
+        try:
+            upstream = await self.http.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            raise OpenAIError(502, f"The engine of {model!r} did not answer: {type(exc).__name__}: {exc}",
+                              "server_error", "engine_unreachable") from None
+        try:
+            await self.relay(upstream, model)
+        finally:
+            await upstream.aclose()
+
+    async def relay(self, upstream: httpx.Response, model: str) -> None:
+        self.set_status(upstream.status_code)
+        for key, value in upstream.headers.multi_items():
+            if key.lower() not in _DROP_UPSTREAM:
+                self.set_header(key, value)  # engines send no repeated headers but Set-Cookie
+        is_sse = upstream.headers.get("content-type", "").startswith("text/event-stream")
+        try:
+            async for chunk in upstream.aiter_raw():
+                self.write(chunk)
+                await self.flush()  # each chunk goes out as it came in (and waits for slow clients)
+        except StreamClosedError:  # the client left: closing upstream stops the generation
+            return
+        except httpx.HTTPError as exc:
+            self.log.warning("xgen proxy: engine of %r broke off mid-response: %s", model, exc)
+            if is_sse:
+                self.write(sse_error(f"The engine of {model!r} stopped mid-stream ({type(exc).__name__}); "
+                                     "see its log in xgen.", "engine_died"))
+        try:
+            await self.finish(set_content_type=upstream.headers.get("content-type", "application/json"))
+        except StreamClosedError:
+            pass
