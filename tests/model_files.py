@@ -34,9 +34,11 @@ def write_gguf(
     tied: bool = False,
     tokens: bool = True,
     extra: dict[str, Any] | None = None,
+    split_max_tensors: int = 0,
 ) -> Path:
-    """A tiny, valid GGUF with f32 tensors shaped like a llama block."""
-    w = gguf.GGUFWriter(str(path), arch)
+    """A tiny, valid GGUF with f32 tensors shaped like a llama block (split into
+    ``path-0000k-of-0000n.gguf`` parts when ``split_max_tensors`` is set)."""
+    w = gguf.GGUFWriter(str(path), arch, split_max_tensors=split_max_tensors)
     w.add_name(f"tiny-{arch}")
     w.add_block_count(n_layer)
     w.add_embedding_length(n_embd)

@@ -211,3 +211,20 @@ def test_permission_denied_simulated(tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.setattr("builtins.open", deny)
     e = _err(p)
     assert "Permission denied" in e.message and "chmod" in (e.hint or "")
+
+
+def test_split_gguf(tmp_path: Path) -> None:
+    whole = read_gguf(str(write_gguf(tmp_path / "whole.gguf")))
+    write_gguf(tmp_path / "m.gguf", split_max_tensors=12)  # 35 tensors -> 3 parts
+    parts = sorted(tmp_path.glob("m-*.gguf"))
+    assert [p.name for p in parts] == [f"m-0000{i}-of-00003.gguf" for i in (1, 2, 3)]
+    f = read_gguf(str(parts[0]))
+    assert (f.layer_bytes, f.non_layer_bytes, f.output_bytes) == (
+        whole.layer_bytes,
+        whole.non_layer_bytes,
+        whole.output_bytes,
+    )
+    assert f.file_size == sum(p.stat().st_size for p in parts)
+    assert "first part" in (_err(parts[1]).hint or "")
+    parts[2].unlink()
+    assert "part 3" in _err(parts[0]).message

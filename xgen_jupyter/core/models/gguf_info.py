@@ -6,14 +6,15 @@ import os
 import re
 from typing import Any
 
-from gguf import GGUF_MAGIC, GGUFValueType, LlamaFileType, PoolingType
+from gguf import GGUFValueType, LlamaFileType, PoolingType
 
 from ..errors import ModelError
 from .facts import ModelFacts
-from .gguf_reader import FastGGUFReader, TruncatedGGUF, array_len
+from .gguf_reader import FastGGUFReader, array_len, check_file, open_gguf
 from .swa import swa_layout
 
 _BLOCK = re.compile(r"^blk\.(\d+)\.")
+_SPLIT = re.compile(r"-(\d{5})-of-(\d{5})\.gguf$")
 #: Architectures llama.cpp serves as embedding models whatever their pooling key says.
 _EMBEDDING_ARCHS = {
     "bert",
@@ -38,58 +39,6 @@ def _value(reader: FastGGUFReader, key: str) -> Any:
             return None  # string arrays are skipped by the fast reader
         return [v for v in field.contents()]
     return field.contents()
-
-
-def _check_file(path: str) -> int:
-    if not os.path.exists(path):
-        raise ModelError(f"Model file not found: {path}", "check the path, or list models with %xgen models")
-    if os.path.isdir(path):
-        raise ModelError(
-            f"{path} is a folder, not a GGUF file",
-            "pass the .gguf file inside it, or a Hugging Face folder with config.json",
-        )
-    try:
-        with open(path, "rb") as f:
-            head = f.read(4)
-    except PermissionError:
-        raise ModelError(
-            f"Permission denied reading {path}",
-            "make the file readable by this user (chmod a+r) or ask its owner",
-        ) from None
-    except OSError as exc:
-        raise ModelError(f"Cannot read {path}: {exc.strerror or exc}") from None
-    size = os.path.getsize(path)
-    if size == 0:
-        raise ModelError(f"{path} is empty (0 bytes)", "the download or conversion did not finish; redo it")
-    if len(head) < 4 or int.from_bytes(head, "little") != GGUF_MAGIC:
-        raise ModelError(
-            f"{path} is not a GGUF file (it starts with {head!r}, not b'GGUF')",
-            "pass a .gguf model, or convert the model with llama.cpp's convert_hf_to_gguf.py",
-        )
-    return size
-
-
-def _open(path: str, size: int) -> FastGGUFReader:
-    try:
-        reader = FastGGUFReader(path)
-    except TruncatedGGUF as exc:
-        raise ModelError(
-            f"{path} is truncated: {exc}", "the file is incomplete; download or copy it again"
-        ) from None
-    except PermissionError:
-        raise ModelError(f"Permission denied reading {path}", "make the file readable by this user") from None
-    except (ValueError, IndexError, KeyError, OverflowError, UnicodeDecodeError, TypeError, OSError) as exc:
-        raise ModelError(
-            f"{path} is a corrupt or truncated GGUF ({type(exc).__name__}: {exc})",
-            "download or convert the model again",
-        ) from None
-    end = max((t.data_offset + t.n_bytes for t in reader.tensors), default=0)
-    if end > size:
-        raise ModelError(
-            f"{path} is truncated: its header describes {end:,} bytes but the file has {size:,}",
-            "the file is incomplete; download or copy it again",
-        )
-    return reader
 
 
 def _quantization(reader: FastGGUFReader) -> str:
@@ -118,11 +67,39 @@ def _per_layer(value: Any, n_layer: int, default: int) -> tuple[int, tuple[int, 
     return default, ()
 
 
+def _split_tensors(path: str, reader: FastGGUFReader) -> tuple[list[Any], int]:
+    """Tensor infos and total size over all parts of a split GGUF (llama.cpp's
+    ``name-00001-of-00003.gguf``); just this file's for an ordinary one."""
+    count = _value(reader, "split.count")
+    m = _SPLIT.search(path)
+    if not isinstance(count, int) or count <= 1:
+        return list(reader.tensors), os.path.getsize(path)
+    if m is None or int(m.group(1)) != 1:
+        raise ModelError(f"{path} is one part of a {count}-part GGUF",
+                         "pass the first part (the name ending -00001-of-...)")  # fmt: skip
+    tensors, total = list(reader.tensors), os.path.getsize(path)
+    for i in range(2, count + 1):
+        part = path[: m.start()] + f"-{i:05d}-of-{count:05d}.gguf"
+        if not os.path.isfile(part):
+            raise ModelError(f"{path} is part 1 of {count}, but part {i} ({part}) is missing",
+                             "download every part into the same folder")  # fmt: skip
+        size = check_file(part)
+        tensors += open_gguf(part, size).tensors
+        total += size
+    return tensors, total
+
+
 def read_gguf(path: str) -> ModelFacts:
     """Facts of the GGUF at ``path``; ModelError (saying what to fix) if it is not one."""
     path = os.path.abspath(os.path.expanduser(path))
-    size = _check_file(path)
-    reader = _open(path, size)
+    size = check_file(path)
+    reader = open_gguf(path, size)
+    split_no, split_count = _value(reader, "split.no"), _value(reader, "split.count")
+    if isinstance(split_no, int) and split_no > 0:
+        raise ModelError(
+            f"{path} is part {split_no + 1} of a {split_count}-part GGUF",
+            "pass the first part (the name ending -00001-of-...)",
+        )
 
     arch = _value(reader, "general.architecture")
     if not isinstance(arch, str) or not arch:
@@ -146,8 +123,9 @@ def read_gguf(path: str) -> ModelFacts:
 
     layer_bytes = [0] * n_layer
     non_layer = 0
-    tensors = {t.name: t for t in reader.tensors}
-    for t in reader.tensors:
+    all_tensors, size = _split_tensors(path, reader)
+    tensors = {t.name: t for t in all_tensors}
+    for t in all_tensors:
         m = _BLOCK.match(t.name)
         if m and int(m.group(1)) < n_layer:
             layer_bytes[int(m.group(1))] += int(t.n_bytes)

@@ -1,4 +1,4 @@
-"""gguf's GGUFReader with a fast, bounds-checked path for metadata arrays.
+"""Opening GGUFs: gguf's GGUFReader with a fast, bounds-checked path, and friendly errors.
 
 The stock reader builds one numpy view per array element: gemma-3's 262,144-token
 vocabulary (three arrays) took 12.5 s here. This subclass reads numeric arrays as one
@@ -10,11 +10,14 @@ Everything else — header, scalar fields, tensor infos — is GGUFReader's own 
 
 from __future__ import annotations
 
+import os
 from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-from gguf import GGUFReader, GGUFValueType
+from gguf import GGUF_MAGIC, GGUFReader, GGUFValueType
+
+from ..errors import ModelError
 
 
 class TruncatedGGUF(ValueError):
@@ -81,3 +84,57 @@ def array_len(field: Any) -> int:
     """Element count of an array field read by either reader."""
     # parts = [key_len, key, value_type, item_type, count, ...] for array fields.
     return int(field.parts[4][0])
+
+
+def check_file(path: str) -> int:
+    """Size of the GGUF at ``path``; ModelError if it is missing, unreadable, empty or not a GGUF."""
+    if not os.path.exists(path):
+        raise ModelError(f"Model file not found: {path}", "check the path, or list models with %xgen models")
+    if os.path.isdir(path):
+        raise ModelError(
+            f"{path} is a folder, not a GGUF file",
+            "pass the .gguf file inside it, or a Hugging Face folder with config.json",
+        )
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except PermissionError:
+        raise ModelError(
+            f"Permission denied reading {path}",
+            "make the file readable by this user (chmod a+r) or ask its owner",
+        ) from None
+    except OSError as exc:
+        raise ModelError(f"Cannot read {path}: {exc.strerror or exc}") from None
+    size = os.path.getsize(path)
+    if size == 0:
+        raise ModelError(f"{path} is empty (0 bytes)", "the download or conversion did not finish; redo it")
+    if len(head) < 4 or int.from_bytes(head, "little") != GGUF_MAGIC:
+        raise ModelError(
+            f"{path} is not a GGUF file (it starts with {head!r}, not b'GGUF')",
+            "pass a .gguf model, or convert the model with llama.cpp's convert_hf_to_gguf.py",
+        )
+    return size
+
+
+def open_gguf(path: str, size: int) -> FastGGUFReader:
+    """The header of a checked GGUF; every reader failure becomes a ModelError."""
+    try:
+        reader = FastGGUFReader(path)
+    except TruncatedGGUF as exc:
+        raise ModelError(
+            f"{path} is truncated: {exc}", "the file is incomplete; download or copy it again"
+        ) from None
+    except PermissionError:
+        raise ModelError(f"Permission denied reading {path}", "make the file readable by this user") from None
+    except (ValueError, IndexError, KeyError, OverflowError, UnicodeDecodeError, TypeError, OSError) as exc:
+        raise ModelError(
+            f"{path} is a corrupt or truncated GGUF ({type(exc).__name__}: {exc})",
+            "download or convert the model again",
+        ) from None
+    end = max((t.data_offset + t.n_bytes for t in reader.tensors), default=0)
+    if end > size:
+        raise ModelError(
+            f"{path} is truncated: its header describes {end:,} bytes but the file has {size:,}",
+            "the file is incomplete; download or copy it again",
+        )
+    return reader
