@@ -16,3 +16,19 @@ def _jupyter_server_extension_points() -> list[dict[str, Any]]:
 
 def _jupyter_labextension_paths() -> list[dict[str, str]]:
     return [{"src": "labextension", "dest": "xgen-jupyter"}]
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext xgen_jupyter``: register the ``%xgen`` magics (IPython imported only now)."""
+    from .notebook.magics import load_ipython_extension as load
+
+    load(ipython)
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy: ``import xgen_jupyter`` stays light and Jupyter-free; ``xgen_jupyter.client`` loads on use.
+    if name == "client":
+        from .notebook.client import client
+
+        return client
+    raise AttributeError(f"module 'xgen_jupyter' has no attribute {name!r}")

@@ -1,0 +1,111 @@
+"""``%xgen panel``: GPUs, servers, a load form and a live log, fed by the extension's events.
+
+All state comes from the extension (its events websocket, or polling as a fallback); the
+kernel detects nothing itself. The widget models are plain attributes so tests can read them:
+``panel.rows[name].state.value``, ``panel.servers_box.children``, ``panel.gpus.rows``.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import ipywidgets as w
+
+from ..core.errors import XGenError
+from .backend import Message, XGenBackend, get_backend
+from .panel_form import LoadForm
+from .panel_gpus import GpuTable
+from .panel_logs import LogView
+from .panel_servers import ServerRow, ServersView
+
+
+class XGenPanel:
+    def __init__(self, backend: XGenBackend | None = None, interval: float = 2.0, live: bool = True) -> None:
+        self.backend = backend or get_backend()
+        self.gpus = GpuTable()
+        self.servers = ServersView(on_unload=self.unload, on_select=self.show_logs)
+        self.form = LoadForm(on_load=self.load)
+        self.logs = LogView(self.backend)
+        self.message = w.Label(value="")
+        where = "in this kernel" if self.backend.mode == "local" else f"from {self.backend.where}"
+        self.widget = w.VBox([
+            w.HTML(f"<h4 style='margin:2px'>xgen {where}</h4>"),
+            self.gpus.widget, self.servers.widget, self.form.widget, self.message, self.logs.widget,
+        ])  # fmt: skip
+        self.events_seen = 0
+        self._stop_events: Any = None
+        self._fill_form()
+        if live:
+            self._stop_events = self.backend.events(self.apply, interval)
+
+    # Shortcuts for readers and tests.
+    @property
+    def rows(self) -> dict[str, ServerRow]:
+        return self.servers.rows
+
+    @property
+    def servers_box(self) -> w.VBox:
+        return self.servers.servers_box
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return self.widget._repr_mimebundle_(**kwargs)
+
+    def _fill_form(self) -> None:
+        try:
+            self.form.set_models(self.backend.models())
+            self.form.set_backends(self.backend.backends())
+        except XGenError as exc:
+            self.message.value = f"xgen: {exc}"
+
+    # -- events (on the events thread) ----------------------------------------------------
+    def apply(self, msg: Message) -> None:
+        """One events-websocket message → the widgets."""
+        self.events_seen += 1
+        kind = msg.get("kind")
+        if kind == "hello":
+            self.gpus.set_hardware(msg.get("hardware") or {})
+            self.servers.replace_all(msg.get("servers") or [])
+        elif kind == "state":
+            self.servers.apply(msg["data"])
+        elif kind == "progress":
+            self.servers.progress(msg["server"], msg.get("data") or {})
+        elif kind == "gpus":
+            self.gpus.set_gpus((msg.get("data") or {}).get("gpus") or [])
+        elif kind == "error":
+            self.message.value = f"xgen: {msg.get('message')}"
+
+    def refresh(self) -> None:
+        """Poll once (the fallback when no events arrive): servers and hardware over REST."""
+        self.gpus.set_hardware(self.backend.hardware())
+        self.servers.replace_all(self.backend.servers())
+
+    # -- actions (buttons) -----------------------------------------------------------------
+    def load(self, request: dict[str, Any]) -> None:
+        try:
+            server = self.backend.load(request)
+        except XGenError as exc:
+            self.form.status.value = f"xgen: {exc}"
+            return
+        self.form.status.value = f"{server['name']}: {server['state']}"
+        self.servers.apply(server)
+        self.show_logs(server["name"])
+
+    def unload(self, name: str) -> None:
+        def run() -> None:  # unload waits for the engine to exit: keep the kernel free meanwhile
+            try:
+                self.servers.apply(self.backend.unload(name))
+                self.message.value = f"{name}: unloaded"
+            except XGenError as exc:
+                self.message.value = f"xgen: {exc}"
+
+        threading.Thread(target=run, name=f"xgen-panel-unload-{name}", daemon=True).start()
+
+    def show_logs(self, name: str) -> None:
+        self.logs.select(name)
+
+    def close(self) -> None:
+        if self._stop_events is not None:
+            self._stop_events()
+            self._stop_events = None
+        self.logs.close()

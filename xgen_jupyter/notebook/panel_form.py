@@ -1,0 +1,55 @@
+"""The panel's load form: a model picker (from the server's model list), backend, context size."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import ipywidgets as w
+
+from ..core.planning.request import BACKENDS
+
+
+class LoadForm:
+    def __init__(self, on_load: Callable[[dict[str, Any]], None]) -> None:
+        self.on_load = on_load
+        self.model = w.Dropdown(options=["default"], value="default", description="model")
+        self.name = w.Text(value="", placeholder="(from the model)", description="name")
+        self.backend = w.Dropdown(options=["auto", *BACKENDS], value="auto", description="backend")
+        self.n_ctx = w.IntText(value=0, description="context", tooltip="0: the planner decides")
+        self.embedding = w.Checkbox(value=False, description="embedding server", indent=False)
+        self.load_button = w.Button(description="load", button_style="primary")
+        self.status = w.Label(value="")
+        self.load_button.on_click(lambda _: self.submit())
+        self.widget = w.VBox([
+            w.HTML("<b>Load a model</b>"),
+            w.HBox([self.model, self.name]),
+            w.HBox([self.backend, self.n_ctx, self.embedding]),
+            w.HBox([self.load_button, self.status]),
+        ])  # fmt: skip
+
+    def set_models(self, models: list[dict[str, Any]]) -> None:
+        names = [m["name"] for m in models] or ["default"]
+        current = self.model.value
+        self.model.options = names
+        self.model.value = current if current in names else names[0]
+
+    def set_backends(self, backends: dict[str, dict[str, Any]]) -> None:
+        """Only installed backends can be picked; ``auto`` lets the planner choose."""
+        available = [b for b, info in backends.items() if info.get("available")]
+        current = self.backend.value
+        self.backend.options = ["auto", *available]
+        self.backend.value = current if current in self.backend.options else "auto"
+
+    def request(self) -> dict[str, Any]:
+        req: dict[str, Any] = {"model": self.model.value, "backend": self.backend.value}
+        if self.name.value.strip():
+            req["name"] = self.name.value.strip()
+        if self.n_ctx.value:
+            req["n_ctx"] = int(self.n_ctx.value)
+        if self.embedding.value:
+            req["server_type"] = "embedding"
+        return req
+
+    def submit(self) -> None:
+        self.on_load(self.request())

@@ -1,0 +1,96 @@
+"""The panel's server list: state, backend, endpoint and reasons per server, with an unload button."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import ipywidgets as w
+
+from .progress import fraction
+
+STATE_STYLE = {
+    "ready": "success",
+    "failed": "danger",
+    "crashed": "danger",
+    "stopped": "",
+    "stopping": "warning",
+}
+
+
+class ServerRow:
+    def __init__(
+        self, server: dict[str, Any], on_unload: Callable[[str], None], on_select: Callable[[str], None]
+    ):
+        self.name = server["name"]
+        self.title = w.HTML()
+        self.state = w.Label()
+        self.backend = w.Label()
+        self.endpoint = w.Label()
+        self.progress = w.FloatProgress(min=0.0, max=1.0, layout=w.Layout(width="120px"))
+        self.reasons = w.HTML()
+        self.unload_button = w.Button(
+            description="unload", button_style="warning", layout=w.Layout(width="80px")
+        )
+        self.logs_button = w.Button(description="logs", layout=w.Layout(width="60px"))
+        self.unload_button.on_click(lambda _: on_unload(self.name))
+        self.logs_button.on_click(lambda _: on_select(self.name))
+        head = w.HBox([self.title, self.state, self.progress, self.backend, self.endpoint,
+                       self.logs_button, self.unload_button])  # fmt: skip
+        self.widget = w.VBox([head, self.reasons], layout=w.Layout(border="1px solid #ddd", padding="2px"))
+        self.data: dict[str, Any] = {}
+        self.update(server)
+
+    def update(self, server: dict[str, Any]) -> None:
+        self.data = {**self.data, **server}
+        s = self.data
+        self.title.value = f"<b>{s['name']}</b>&nbsp;({s.get('model', '')}, {s.get('server_type', '')})"
+        self.state.value = s.get("state", "")
+        self.progress.value = fraction(s)
+        self.progress.bar_style = STATE_STYLE.get(s.get("state", ""), "info")
+        self.backend.value = s.get("backend", "")
+        self.endpoint.value = s.get("endpoint") or ""
+        err = (s.get("error") or {}).get("summary")
+        items = [f"<li>[{r['rule']}] {r['effect']}: {r['why']}</li>" for r in s.get("reasons") or []]
+        if err:
+            items.insert(0, f"<li style='color:#b00'>error: {err}</li>")
+        self.reasons.value = f"<ul style='margin:0'>{''.join(items)}</ul>" if items else ""
+        self.unload_button.disabled = s.get("state") in ("stopped", "failed", "crashed", "stopping")
+
+    def set_progress(self, progress: float | None, message: str) -> None:
+        self.update({"progress": progress, "progress_message": message})
+
+
+class ServersView:
+    def __init__(self, on_unload: Callable[[str], None], on_select: Callable[[str], None]) -> None:
+        self.on_unload, self.on_select = on_unload, on_select
+        self.rows: dict[str, ServerRow] = {}
+        self.empty = w.Label(value="no servers loaded")
+        self.servers_box = w.VBox([])
+        self.widget = w.VBox([w.HTML("<b>Servers</b>"), self.empty, self.servers_box])
+
+    def replace_all(self, servers: list[dict[str, Any]]) -> None:
+        names = {s["name"] for s in servers}
+        for name in set(self.rows) - names:
+            del self.rows[name]
+        for s in servers:
+            self.apply(s, relayout=False)
+        self._relayout()
+
+    def apply(self, server: dict[str, Any], relayout: bool = True) -> None:
+        row = self.rows.get(server["name"])
+        if row is None:
+            self.rows[server["name"]] = ServerRow(server, self.on_unload, self.on_select)
+            relayout = True
+        else:
+            row.update(server)
+        if relayout:
+            self._relayout()
+
+    def progress(self, name: str, data: dict[str, Any]) -> None:
+        if name in self.rows:
+            self.rows[name].set_progress(data.get("progress"), data.get("message", ""))
+
+    def _relayout(self) -> None:
+        self.servers_box.children = tuple(r.widget for r in self.rows.values())
+        self.empty.value = "" if self.rows else "no servers loaded"

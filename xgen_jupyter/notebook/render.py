@@ -1,0 +1,76 @@
+"""Text for the magics, from the API's JSON: the core's renderers where they exist."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..core.hardware.types import HardwareReport
+from ..core.planning.plan import EngineSettings, LaunchPlan, MemoryEstimate, Reason
+from ..core.textreport import gib, render_hardware, render_plan, render_servers
+
+__all__ = ["hardware_text", "models_text", "plan_from_dict", "plan_text", "ready_text", "servers_text"]
+
+
+def plan_from_dict(d: dict[str, Any]) -> LaunchPlan:
+    """A LaunchPlan from ``LaunchPlan.to_dict()`` (the REST API's shape)."""
+    settings = dict(d["settings"])
+    if settings.get("tensor_split") is not None:
+        settings["tensor_split"] = tuple(settings["tensor_split"])
+    return LaunchPlan(
+        name=d["name"],
+        backend=d["backend"],
+        model_path=d["model_path"],
+        server_type=d["server_type"],
+        settings=EngineSettings(**settings),
+        argv=tuple(d["argv"]),
+        env=dict(d.get("env") or {}),
+        reasons=tuple(Reason(**r) for r in d.get("reasons", [])),
+        memory=MemoryEstimate(**d["memory"]) if d.get("memory") else None,
+        fallbacks=tuple(d.get("fallbacks") or ()),
+        gpus=tuple(d.get("gpus") or ()),
+    )
+
+
+def hardware_text(report: dict[str, Any]) -> str:
+    return render_hardware(HardwareReport.from_dict(report))
+
+
+def plan_text(plan: dict[str, Any]) -> str:
+    return render_plan(plan_from_dict(plan))
+
+
+def servers_text(servers: list[dict[str, Any]]) -> str:
+    return render_servers(servers)
+
+
+def models_text(models: list[dict[str, Any]]) -> str:
+    if not models:
+        return "no models found (configure c.XGen.model_dirs, or load 'default')"
+    rows = [(m["name"], m.get("format") or "?", gib(m.get("size")), m.get("path") or "-") for m in models]
+    width = max(len(r[0]) for r in rows)
+    return "\n".join(f"{n:<{width}}  {f:<5} {s:>9}  {p}" for n, f, s, p in rows)
+
+
+def reasons_text(reasons: list[dict[str, Any]]) -> str:
+    return "\n".join(f"  {Reason(**r)}" for r in reasons) or "  (no rules applied)"
+
+
+def ready_text(server: dict[str, Any], proxy_base: str | None) -> str:
+    """What a finished ``%xgen load`` prints: where to reach it, on what, and why."""
+    name = server["name"]
+    lines = [
+        f"ready: {name!r} ({server['server_type']}) on {server['backend']}, engine at {server.get('endpoint')}",
+    ]
+    if proxy_base:
+        lines.append(
+            f"  OpenAI API: {proxy_base}  model={name!r}  (xgen_jupyter.client({name!r}) or %xgen client {name})"
+        )
+    else:
+        lines.append(f"  OpenAI client: xgen_jupyter.client({name!r}) or %xgen client {name}")
+    attempts = server.get("attempts") or []
+    if len(attempts) > 1:
+        tried = ", ".join(f"{a['backend']} ({(a.get('cause') or {}).get('summary', 'ok')})" for a in attempts)
+        lines.append(f"  attempts: {tried}")
+    lines.append("Why:")
+    lines.append(reasons_text(server.get("reasons") or []))
+    return "\n".join(lines)
