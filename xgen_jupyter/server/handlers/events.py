@@ -32,7 +32,7 @@ class EventsWebSocket(XGenWebSocket):
     _unsubscribe: Callable[[], None] | None = None
     _sampler_task: asyncio.Task[None] | None = None
 
-    async def pre_get(self, *args: Any) -> None:
+    async def pre_get(self, *args: Any, **kwargs: Any) -> None:
         default = self.settings.get("xgen_gpu_sample_interval", 2.0)
         self.interval = parse_interval(self.get_query_argument("interval", str(default)))
         self.wake = asyncio.Event()

@@ -16,8 +16,8 @@ from .wsbase import XGenWebSocket
 class LogsWebSocket(XGenWebSocket):
     _unsubscribe: Callable[[], None] | None = None
 
-    async def pre_get(self, *args: Any) -> None:
-        self.server = self.core.manager.get(args[0])  # ServerNotFound: 404, no upgrade
+    async def pre_get(self, *args: Any, **kwargs: Any) -> None:
+        self.server = self.core.manager.get(kwargs["name"])  # ServerNotFound: 404, no upgrade
         raw = self.get_query_argument("tail", "500").strip()
         if not raw.isdigit():
             raise RequestError(f"tail must be a whole number ≥ 0, not {raw!r}")

@@ -36,14 +36,14 @@ class XGenWebSocket(JsonErrorsMixin, WebSocketMixin, WebSocketHandler, Extension
     def set_default_headers(self) -> None:
         """JupyterHandler's default headers (CSP ...) mean nothing on a websocket upgrade."""
 
-    async def pre_get(self, *args: Any) -> None:
+    async def pre_get(self, *args: Any, **kwargs: Any) -> None:
         """Checks that must pass before the upgrade (raise HTTPError to refuse it)."""
 
     @ws_authenticated
     async def get(self, *args: Any, **kwargs: Any) -> None:
         if not await ensure_async(self.authorizer.is_authorized(self, self.current_user, "read", AUTH_RESOURCE)):
             raise web.HTTPError(403)
-        await self.pre_get(*args)  # XGenError → its status and message, no upgrade
+        await self.pre_get(*args, **kwargs)  # XGenError → its status and message, no upgrade
         if self.request.headers.get("Upgrade", "").lower() != "websocket":
             self.plain_get()
             return
