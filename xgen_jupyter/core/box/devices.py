@@ -1,0 +1,90 @@
+"""What a plan reserves, per device, and the box's view of free memory once reservations count.
+
+Every plan reserves what it says it will use: ``gpu_total`` on its GPU(s) and ``host_total`` in
+host RAM (CPU engines too: on a shared box RAM is the other thing engines run out of).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from ..hardware.types import GPUInfo, HardwareReport
+from ..planning.plan import LaunchPlan
+
+HOST = "host"
+MIN_MARGIN = 512 * 1024**2
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One device's part of a reservation, with the device's state measured when it was planned."""
+
+    device: str
+    label: str
+    kind: str  # gpu | host
+    bytes: int
+    total: int
+    used: int  # total - free, as measured (memory of engines already running counts here too)
+    margin: int
+
+
+def gpu_key(g: GPUInfo) -> str:
+    """Stable across users' servers: the UUID or PCI id when known, else the index."""
+    return f"gpu:{g.uuid or g.pci_bus_id or g.index}"
+
+
+def margin_of(total: int, fraction: float) -> int:
+    return max(MIN_MARGIN, int(total * fraction))
+
+
+def claims_for(plan: LaunchPlan, report: HardwareReport, margin: float) -> list[Claim]:
+    out: list[Claim] = []
+    mem = plan.memory
+    if mem is None:  # vLLM: it takes gpu_memory_utilization of each GPU it is given
+        util = plan.settings.gpu_memory_utilization or 0.0
+        gpus = [g for g in report.gpus if g.index in plan.gpus]
+        for g in gpus:
+            out.append(_gpu_claim(g, int(g.memory_total * util), margin))
+        return out
+    gpus = [g for g in report.gpus if g.index in plan.gpus]
+    if gpus and mem.gpu_total > 0:
+        share = mem.gpu_total // len(gpus)  # layer split: about even across the cards it uses
+        out += [_gpu_claim(g, share, margin) for g in gpus]
+    cpu = report.cpu
+    if mem.host_total > 0 and cpu.memory_total > 0:
+        used = max(0, cpu.memory_total - cpu.memory_available)
+        out.append(Claim(HOST, "host RAM", "host", mem.host_total, cpu.memory_total, used,
+                         margin_of(cpu.memory_total, margin)))
+    return out
+
+
+def _gpu_claim(g: GPUInfo, nbytes: int, margin: float) -> Claim:
+    free = g.memory_free if g.memory_free is not None else g.memory_total
+    return Claim(gpu_key(g), f"GPU {g.index} ({g.name})", "gpu", nbytes, g.memory_total,
+                 max(0, g.memory_total - free), margin_of(g.memory_total, margin))
+
+
+def committed(held: int, held_ready: int, used: int) -> int:
+    """Bytes taken on a device: every reservation, plus what is used outside them.
+
+    Engines that are ready have allocated their memory, so it shows in ``used`` already;
+    engines still loading may not have, so their reservations count in full.
+    """
+    return held + max(0, used - held_ready)
+
+
+def adjusted(report: HardwareReport, held: dict[str, tuple[int, int]]) -> HardwareReport:
+    """The report as the planner should see it: free memory net of everyone's reservations."""
+    if not held:
+        return report
+    gpus = []
+    for g in report.gpus:
+        h, hr = held.get(gpu_key(g), (0, 0))
+        free = g.memory_free if g.memory_free is not None else g.memory_total
+        taken = committed(h, hr, g.memory_total - free)
+        gpus.append(replace(g, memory_free=max(0, g.memory_total - taken)))
+    cpu = report.cpu
+    h, hr = held.get(HOST, (0, 0))
+    taken = committed(h, hr, max(0, cpu.memory_total - cpu.memory_available))
+    cpu = replace(cpu, memory_available=max(0, cpu.memory_total - taken))
+    return replace(report, gpus=tuple(gpus), cpu=cpu)
