@@ -16,6 +16,7 @@ class LogView:
         self.backend = backend
         self.lines: deque[str] = deque(maxlen=max_lines)
         self.selected: str | None = None
+        self.received = 0  # lines of the selected server seen so far (the view keeps the last max_lines)
         self.title = w.HTML("<b>Log</b> (press a server's <i>logs</i> button)")
         self.text = w.Textarea(value="", layout=w.Layout(width="100%", height="220px"), disabled=True)
         self.widget = w.VBox([self.title, self.text])
@@ -29,6 +30,7 @@ class LogView:
         with self._lock:
             self._stop, self.selected = stop, name
             self.lines.clear()
+            self.received = 0
             self.text.value = ""
         self.title.value = f"<b>Log of {name}</b>"
 
@@ -37,6 +39,7 @@ class LogView:
                 if self._stop is not stop:  # a late line of the previous server
                     return
                 self.lines.append(str(line.get("text", "")))
+                self.received += 1
                 self.text.value = "\n".join(self.lines)
 
         def run() -> None:
