@@ -43,7 +43,7 @@ def model_dir(tmp_path: Path) -> Path:
     return d
 
 
-@pytest.fixture
+@pytest.fixture  # type: ignore[no-redef]
 def jp_server_config(tmp_path: Path, model_dir: Path) -> dict[str, Any]:
     return {
         "ServerApp": {
@@ -63,8 +63,14 @@ def jp_server_config(tmp_path: Path, model_dir: Path) -> dict[str, Any]:
 def api(jp_fetch: Callable[..., Any]) -> Callable[..., Any]:
     """``await api("GET", "servers")`` → (status, JSON); never raises on 4xx/5xx."""
 
-    async def call(method: str, *path: str, body: Any = None, raw: bytes | None = None,
-                   params: dict[str, str] | None = None, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    async def call(
+        method: str,
+        *path: str,
+        body: Any = None,
+        raw: bytes | None = None,
+        params: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, Any]:
         kw: dict[str, Any] = {"method": method, "raise_error": False, "params": params, "headers": headers}
         if method in ("POST", "PUT"):
             kw["body"] = raw if raw is not None else json.dumps(body)
@@ -81,7 +87,7 @@ def api(jp_fetch: Callable[..., Any]) -> Callable[..., Any]:
 async def next_json(ws: Any, timeout: float = 30.0) -> dict[str, Any]:
     msg = await asyncio.wait_for(ws.read_message(), timeout)
     assert msg is not None, "websocket closed"
-    return json.loads(msg)  # type: ignore[no-any-return]
+    return json.loads(msg)  # type: ignore[no-any-return,unused-ignore]
 
 
 async def wait_state(ws: Any, name: str, states: set[str], timeout: float = 120.0) -> dict[str, Any]:
@@ -93,6 +99,6 @@ async def wait_state(ws: Any, name: str, states: set[str], timeout: float = 120.
         if msg["kind"] == "hello":
             for s in msg["servers"]:
                 if s["name"] == name and s["state"] in states:
-                    return s  # type: ignore[no-any-return]
+                    return s  # type: ignore[no-any-return,unused-ignore]
         elif msg["kind"] == "state" and msg["server"] == name and msg["data"]["state"] in states:
-            return msg["data"]  # type: ignore[no-any-return]
+            return msg["data"]  # type: ignore[no-any-return,unused-ignore]

@@ -64,7 +64,10 @@ async def test_bad_requests_get_4xx_with_a_message(api: Any, route: str) -> None
     for raw, words in BAD_BODIES:
         code, err = await api("POST", route, raw=raw)
         assert code == 400, (raw, code, err)
-        assert err["error"] in ("RequestError", "ModelError") and words.lower() in err["message"].lower(), (raw, err)
+        assert err["error"] in ("RequestError", "ModelError") and words.lower() in err["message"].lower(), (
+            raw,
+            err,
+        )
     assert (await api("GET", "servers")) == (200, {"servers": []})
 
 
@@ -75,8 +78,16 @@ async def test_model_paths_outside_the_model_dirs_are_refused(
     outside = tmp_path / "outside.gguf"
     outside.symlink_to(default_model)
     (model_dir / "link.gguf").symlink_to(outside)  # a link inside that points outside
-    for spec in (str(outside), "../outside.gguf", "../outside", f"{model_dir}/../outside.gguf", "link",
-                 "link.gguf", "/etc/passwd", "../../../../etc/passwd"):
+    for spec in (
+        str(outside),
+        "../outside.gguf",
+        "../outside",
+        f"{model_dir}/../outside.gguf",
+        "link",
+        "link.gguf",
+        "/etc/passwd",
+        "../../../../etc/passwd",
+    ):
         code, err = await api("POST", "servers", body={"model": spec})
         assert code == 400, (spec, err)
         assert err["error"] == "ModelError" and "outside" in err["message"], (spec, err)
@@ -85,8 +96,12 @@ async def test_model_paths_outside_the_model_dirs_are_refused(
 
 @on_server_loop
 async def test_unknown_server_names(api: Any, jp_ws_fetch: Any) -> None:
-    for method, path in (("GET", ("servers", "nope")), ("DELETE", ("servers", "nope")),
-                         ("GET", ("servers", "nope", "logs")), ("GET", ("servers", "..", "logs"))):
+    for method, path in (
+        ("GET", ("servers", "nope")),
+        ("DELETE", ("servers", "nope")),
+        ("GET", ("servers", "nope", "logs")),
+        ("GET", ("servers", "..", "logs")),
+    ):
         code, err = await api(method, *path)
         assert code == 404 and err["error"] in ("ServerNotFound", "HTTPError"), (method, path, code, err)
         assert err["message"]

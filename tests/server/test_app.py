@@ -18,7 +18,9 @@ from xgen_jupyter.server.routes import ROUTES, handlers
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_c_xgen_config_reaches_the_core(jp_serverapp: Any, jp_server_config: dict[str, Any], model_dir: Path) -> None:
+def test_c_xgen_config_reaches_the_core(
+    jp_serverapp: Any, jp_server_config: dict[str, Any], model_dir: Path
+) -> None:
     core = jp_serverapp.web_app.settings["xgen_core"]
     assert core.config.model_dirs == [str(model_dir)]
     assert str(core.config.state_dir) == jp_server_config["XGen"]["state_dir"]
@@ -54,8 +56,12 @@ def test_openapi_matches_the_routes() -> None:
     registered = {"/" + template for template, _, _ in ROUTES}
     assert registered == documented
     for template, handler, _ in ROUTES:
-        methods = {m for m in ("get", "post", "delete", "put", "patch") if m in vars(handler) or any(
-            m in vars(base) for base in handler.__mro__ if base.__module__.startswith("xgen_jupyter"))}
+        methods = {
+            m
+            for m in ("get", "post", "delete", "put", "patch")
+            if m in vars(handler)
+            or any(m in vars(base) for base in handler.__mro__ if base.__module__.startswith("xgen_jupyter"))
+        }
         assert methods == set(spec["paths"]["/" + template]) - {"parameters"}, template
     # the tornado patterns are the templates with a named group per placeholder
     for (pattern, _, _), (template, _, _) in zip(handlers(), ROUTES, strict=True):

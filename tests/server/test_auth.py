@@ -22,9 +22,13 @@ def _path(template: str) -> list[str]:
 
 
 def _methods(handler: type) -> list[str]:
-    return [m.upper() for m in ("get", "post", "delete") if getattr(handler, m) is not getattr(
-        WebSocketHandler if issubclass(handler, WebSocketHandler) else object, m, None) and any(
-        m in vars(b) for b in handler.__mro__ if b.__module__.startswith("xgen_jupyter"))]
+    return [
+        m.upper()
+        for m in ("get", "post", "delete")
+        if getattr(handler, m)
+        is not getattr(WebSocketHandler if issubclass(handler, WebSocketHandler) else object, m, None)
+        and any(m in vars(b) for b in handler.__mro__ if b.__module__.startswith("xgen_jupyter"))
+    ]
 
 
 @on_server_loop
@@ -34,8 +38,9 @@ async def test_rest_and_proxy_routes_refuse_without_token(jp_fetch: Any) -> None
         for method in _methods(handler):
             for headers in NO_TOKEN:
                 body = b'{"model": "default"}' if method == "POST" else None
-                r = await jp_fetch(*_path(template), method=method, body=body, headers=dict(headers),
-                                   raise_error=False)
+                r = await jp_fetch(
+                    *_path(template), method=method, body=body, headers=dict(headers), raise_error=False
+                )
                 assert r.code in (401, 403), (method, template, headers, r.code)
                 checked += 1
     assert checked >= 3 * 14

@@ -61,8 +61,11 @@ async def test_chat_streams_through_the_proxy(
     loop = asyncio.get_running_loop()
     t0 = loop.time()
     stream = await client.chat.completions.create(
-        model="chat", messages=[{"role": "user", "content": "Count from 1 to 30, separated by commas."}],
-        max_tokens=60, temperature=0, stream=True,
+        model="chat",
+        messages=[{"role": "user", "content": "Count from 1 to 30, separated by commas."}],
+        max_tokens=60,
+        temperature=0,
+        stream=True,
     )
     arrivals: list[float] = []
     text = ""
@@ -94,7 +97,9 @@ async def test_embeddings(api: Any, jp_ws_fetch: Any, client: openai.AsyncOpenAI
 
 
 @on_server_loop
-async def test_log_websocket_history_then_live(api: Any, jp_ws_fetch: Any, client: openai.AsyncOpenAI) -> None:
+async def test_log_websocket_history_then_live(
+    api: Any, jp_ws_fetch: Any, client: openai.AsyncOpenAI
+) -> None:
     await load(api, jp_ws_fetch, {"model": "default", "name": "logs"})
     code, rest = await api("GET", "servers", "logs", "logs", params={"tail": "5"})
     assert code == 200 and len(rest["lines"]) == 5
@@ -109,7 +114,9 @@ async def test_log_websocket_history_then_live(api: Any, jp_ws_fetch: Any, clien
 
 
 @on_server_loop
-async def test_delete_stops_the_process_and_then_503(api: Any, jp_ws_fetch: Any, client: openai.AsyncOpenAI) -> None:
+async def test_delete_stops_the_process_and_then_503(
+    api: Any, jp_ws_fetch: Any, client: openai.AsyncOpenAI
+) -> None:
     server = await load(api, jp_ws_fetch, {"model": "default", "name": "gone"})
     assert pid_alive(server["pid"])
     code, stopped = await api("DELETE", "servers", "gone")
@@ -128,7 +135,9 @@ async def test_delete_stops_the_process_and_then_503(api: Any, jp_ws_fetch: Any,
 @on_server_loop
 async def test_second_post_while_loading_starts_no_second_engine(api: Any, jp_ws_fetch: Any) -> None:
     body = {"model": "default", "name": "once"}
-    (c1, s1), (c2, s2) = await asyncio.gather(api("POST", "servers", body=body), api("POST", "servers", body=body))
+    (c1, s1), (c2, s2) = await asyncio.gather(
+        api("POST", "servers", body=body), api("POST", "servers", body=body)
+    )
     assert c1 == c2 == 202 and s1["created_at"] == s2["created_at"]
     ready = await load(api, jp_ws_fetch, body)  # a third POST, joining the same server
     assert ready["created_at"] == s1["created_at"] and len(ready["attempts"]) == 1
@@ -138,11 +147,15 @@ async def test_second_post_while_loading_starts_no_second_engine(api: Any, jp_ws
 
 
 @on_server_loop
-async def test_engine_dying_mid_stream_ends_the_stream(api: Any, jp_ws_fetch: Any, client: openai.AsyncOpenAI) -> None:
+async def test_engine_dying_mid_stream_ends_the_stream(
+    api: Any, jp_ws_fetch: Any, client: openai.AsyncOpenAI
+) -> None:
     server = await load(api, jp_ws_fetch, {"model": "default", "name": "doomed"})
     stream = await client.chat.completions.create(
-        model="doomed", messages=[{"role": "user", "content": "Write a long story about a lighthouse."}],
-        max_tokens=400, stream=True,
+        model="doomed",
+        messages=[{"role": "user", "content": "Write a long story about a lighthouse."}],
+        max_tokens=400,
+        stream=True,
     )
     got = 0
     t0 = time.monotonic()

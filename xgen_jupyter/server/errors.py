@@ -18,7 +18,7 @@ from ..core.errors import RequestError, XGenError
 def parse_json_object(body: bytes, what: str = "request body") -> dict[str, Any]:
     """The body as a JSON object, or a RequestError (status 400) that says what is wrong."""
     if not body or not body.strip():
-        raise RequestError(f"the {what} is empty", "send a JSON object, e.g. {\"model\": \"default\"}")
+        raise RequestError(f"the {what} is empty", 'send a JSON object, e.g. {"model": "default"}')
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:

@@ -24,7 +24,9 @@ def parse_interval(raw: Any) -> float:
     except (TypeError, ValueError):
         raise RequestError(f"interval must be a number of seconds, not {raw!r}") from None
     if value != value or value < 0 or value > MAX_INTERVAL:  # NaN, negative, absurd
-        raise RequestError(f"interval={raw!r} is out of range", f"use 0 (off) or {MIN_INTERVAL} to {MAX_INTERVAL}")
+        raise RequestError(
+            f"interval={raw!r} is out of range", f"use 0 (off) or {MIN_INTERVAL} to {MAX_INTERVAL}"
+        )
     return 0.0 if value == 0 else max(MIN_INTERVAL, value)
 
 
@@ -41,6 +43,8 @@ class EventsWebSocket(XGenWebSocket):
         super().open(*args, **kwargs)
         self.loop = asyncio.get_running_loop()
         hardware = await asyncio.to_thread(self.core.hardware)  # first detection can take seconds
+        if self.ws_connection is None or self.ws_connection.is_closing():
+            return  # closed meanwhile: on_close already ran, so subscribing now would leak
 
         def on_event(event: Event) -> None:  # on a manager thread
             if event.kind in ("state", "progress"):
@@ -70,7 +74,9 @@ class EventsWebSocket(XGenWebSocket):
             except Exception as exc:  # a flaky driver must not kill the socket
                 self.send_json({"kind": "error", "message": f"GPU sampling failed: {exc}"})
                 continue
-            self.send_json({"kind": "gpus", "data": {"gpus": [g.to_dict() for g in gpus], "time": time.time()}})
+            self.send_json(
+                {"kind": "gpus", "data": {"gpus": [g.to_dict() for g in gpus], "time": time.time()}}
+            )
 
     def on_message(self, message: str | bytes) -> None:
         try:

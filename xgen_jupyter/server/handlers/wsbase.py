@@ -41,7 +41,9 @@ class XGenWebSocket(JsonErrorsMixin, WebSocketMixin, WebSocketHandler, Extension
 
     @ws_authenticated
     async def get(self, *args: Any, **kwargs: Any) -> None:
-        if not await ensure_async(self.authorizer.is_authorized(self, self.current_user, "read", AUTH_RESOURCE)):
+        if not await ensure_async(
+            self.authorizer.is_authorized(self, self.current_user, "read", AUTH_RESOURCE)
+        ):
             raise web.HTTPError(403)
         await self.pre_get(*args, **kwargs)  # XGenError → its status and message, no upgrade
         if self.request.headers.get("Upgrade", "").lower() != "websocket":
