@@ -42,6 +42,11 @@ export function wsApiUrl(
   return apiUrl(wsUrl, parts, { ...query, token: token || undefined });
 }
 
+/** The OpenAI-compatible proxy's base URL (what `openai.OpenAI(base_url=...)` takes). */
+export function proxyUrl(baseUrl: string): string {
+  return URLExt.join(baseUrl, 'xgen/v1');
+}
+
 /** An error answer of the API, with the contract's fields. */
 export class XgenAPIError extends Error {
   constructor(

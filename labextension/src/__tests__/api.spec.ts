@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ServerConnection } from '@jupyterlab/services';
-import { apiUrl, queryString, requestAPI, wsApiUrl, XgenAPIError } from '../api';
+import { apiUrl, proxyUrl, queryString, requestAPI, wsApiUrl, XgenAPIError } from '../api';
 
 describe('apiUrl', () => {
   it('joins the API path under the root base_url', () => {
@@ -75,5 +75,11 @@ describe('requestAPI', () => {
     const s = settingsAnswering(404, '<html>Not Found</html>');
     const err = await requestAPI(['models'], {}, undefined, s).catch(e => e);
     expect(err.message).toMatch(/is the xgen server extension enabled/);
+  });
+});
+
+describe('proxyUrl', () => {
+  it('points at xgen/v1 under the base_url', () => {
+    expect(proxyUrl('http://127.0.0.1:8888/user/alice/')).toBe('http://127.0.0.1:8888/user/alice/xgen/v1');
   });
 });

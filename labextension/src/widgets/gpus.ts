@@ -24,7 +24,7 @@ function gpuRow(gpu: IGPU): HTMLElement {
     h('td', { className: 'xgen-gpu-index' }, gpu.index),
     h(
       'td',
-      { className: 'xgen-gpu-name', title: [gpu.vendor, gpu.arch].filter(Boolean).join(' ') },
+      { className: 'xgen-gpu-name', title: [gpu.name, gpu.arch, gpu.pci_bus_id].filter(Boolean).join(' · ') },
       gpu.name
     ),
     h('td', { className: 'xgen-gpu-mem' }, memoryBar(gpu)),

@@ -1,5 +1,7 @@
 /** The server list: state, backend, endpoint, the plan's reasons, unload. */
 import { Widget } from '@lumino/widgets';
+import { ServerConnection } from '@jupyterlab/services';
+import { proxyUrl } from '../api';
 import { h, setChildren } from '../dom';
 import { formatProgress, formatReason, sortReasons } from '../format';
 import { IState, isLoading, progressOf, reasonsOf, serverList } from '../model';
@@ -82,7 +84,23 @@ export class ServerList extends Widget {
         h('span', { className: 'xgen-server-model', title: server.model_path ?? '' }, server.model)
       ),
       server.endpoint
-        ? h('code', { className: 'xgen-server-endpoint', 'data-testid': 'xgen-server-endpoint' }, server.endpoint)
+        ? h(
+            'div',
+            { className: 'xgen-server-urls' },
+            h('span', { className: 'xgen-muted' }, 'engine '),
+            h('code', { className: 'xgen-server-endpoint', 'data-testid': 'xgen-server-endpoint' }, server.endpoint),
+            h('br'),
+            h('span', { className: 'xgen-muted' }, 'proxy '),
+            h(
+              'code',
+              {
+                className: 'xgen-server-proxy',
+                'data-testid': 'xgen-server-proxy',
+                title: `OpenAI-compatible: base_url=${this._proxy}, model="${server.name}"`
+              },
+              this._proxy
+            )
+          )
         : null,
       progress
         ? h('div', { className: 'xgen-muted xgen-server-progress' }, formatProgress(progress.progress, progress.message))
@@ -125,6 +143,7 @@ export class ServerList extends Widget {
     );
   }
 
+  private readonly _proxy = proxyUrl(ServerConnection.makeSettings().baseUrl);
   private readonly _open = new Map<string, boolean>();
   private readonly _unloading = new Set<string>();
 

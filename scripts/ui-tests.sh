@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# UI tests of the JupyterLab sidebar: Galata (Playwright) driving Debian's Chromium against
+# a real Jupyter server with the xgen extension and the real default engine.
+# What CI runs after scripts/setup-venv.sh. About 2 minutes once the npm deps are cached.
+#
+#   scripts/ui-tests.sh                 run the tests
+#   scripts/ui-tests.sh --screenshots   also write docs/screenshots/sidebar*.png
+#   extra arguments go to `playwright test` (e.g. -g "recorded GPU")
+#
+# Env: CHROMIUM_PATH (default /usr/bin/chromium), XGEN_UI_PORT (default 28731),
+#      XGEN_UI_BASE_URL (default /xgen-ui/: a non-root base_url on purpose).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+export PATH="$root/.venv/bin:$PATH"
+
+shots=""
+if [[ "${1:-}" == "--screenshots" ]]; then
+    shots="$root/docs/screenshots"
+    mkdir -p "$shots"
+    shift
+fi
+
+chromium="${CHROMIUM_PATH:-/usr/bin/chromium}"
+if [[ ! -x "$chromium" ]]; then
+    sudo=""
+    [[ $(id -u) -eq 0 ]] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium
+fi
+export CHROMIUM_PATH="$chromium"
+
+# The labextension: built by `pip install -e .` (hatch-jupyter-builder); build it if missing.
+if [[ ! -f xgen_jupyter/labextension/package.json ]]; then
+    (cd labextension && jlpm install && jlpm build)
+fi
+if ! jupyter labextension list 2>&1 | grep -E "xgen-jupyter .*enabled.*OK" >/dev/null; then
+    jupyter labextension develop --overwrite .
+fi
+
+cd labextension/ui-tests
+PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 jlpm install
+CI=1 XGEN_SCREENSHOTS_DIR="$shots" jlpm playwright test "$@"
