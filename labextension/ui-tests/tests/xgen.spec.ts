@@ -89,7 +89,16 @@ test.describe('xgen sidebar', () => {
     await expect(page.locator(SIDEBAR)).toBeVisible();
   });
 
+  test('ships its settings schema (GPU refresh interval)', async ({ request }) => {
+    const res = await request.get(`${origin}${baseUrl}lab/api/settings/xgen-jupyter:plugin`);
+    expect(res.ok()).toBe(true);
+    const body = await res.json();
+    expect(body.schema.properties.refreshInterval.default).toBe(2);
+  });
+
   test('loads the default model, streams its log, chats from a notebook, unloads', async ({ page }) => {
+    const errors: string[] = [];
+    page.on('pageerror', err => errors.push(String(err)));
     await openSidebar(page);
     const form = page.getByTestId('xgen-load-form');
     await form.getByTestId('xgen-model-select').selectOption('default');
@@ -157,6 +166,7 @@ test.describe('xgen sidebar', () => {
     await page.locator(`[data-testid="xgen-server-row"][data-name="${name}"]`).getByTestId('xgen-unload').click();
     await expect(page.getByTestId('xgen-server-row')).toHaveCount(0, { timeout: 60 * 1000 });
     await expect(page.getByTestId('xgen-no-servers')).toBeVisible();
+    expect(errors).toEqual([]);
   });
 });
 
