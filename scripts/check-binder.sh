@@ -21,6 +21,7 @@ python -m pip install -q --upgrade pip
 
 # Build from a clean copy of the tracked files, as mybinder clones the repository.
 work="$(mktemp -d)"
+export IPYTHONDIR="$work/.ipython"  # postBuild's IPython profile goes here, not into this box's ~/.ipython
 git -C "$repo" ls-files -z --cached --others --exclude-standard | (cd "$repo" && xargs -0 cp --parents -t "$work")
 cd "$work"
 
@@ -47,6 +48,10 @@ else
     echo "WARNING: the xgen-jupyter labextension is not installed (the %xgen magics work without it)" >&2
 fi
 cd /  # import the installed package, not the checkout
+if ! ipython -c "assert get_ipython().find_line_magic('xgen'); print('%xgen is loaded at start-up')"; then
+    echo "FAIL: the %xgen magics are not loaded at IPython start-up" >&2
+    exit 1
+fi
 python - <<'PY'
 import llama_cpp, xgen_jupyter
 from xgen_jupyter.core.models.resolve import default_model_path
@@ -57,5 +62,5 @@ avail = [b for b, i in discover_backends(CoreConfig()).items() if i.available]
 assert avail, "no engine available"
 print(f"llama_cpp {llama_cpp.__version__}; default model {path}; engines {avail}")
 PY
-rm -rf "$work"
+cd / && rm -rf "$work"
 echo "OK: binder set-up works"

@@ -77,6 +77,26 @@ def test_load_chat_logs_unload(kernel: KernelSession, jupyter_server: JupyterSer
     assert r.status == "ok" and "'t': stopped" in r.stdout, r.text
 
 
+def test_logs_follow_ends_when_the_server_stops(kernel: KernelSession) -> None:
+    r = kernel.execute("%xgen load default --name f")
+    assert "ready: 'f'" in r.stdout, r.text
+    r = kernel.execute(
+        "import threading\n"
+        "from xgen_jupyter.notebook.backend import get_backend\n"
+        "threading.Timer(3.0, lambda: get_backend().unload('f')).start()\n"
+        "get_ipython().run_line_magic('xgen', 'logs f --follow --tail 3')\n"
+        "print('FOLLOW ENDED', get_backend().server('f')['state'])",
+        timeout=60,
+    )
+    assert r.status == "ok" and not r.stderr, r.text
+    lines = r.stdout.strip().splitlines()
+    assert lines[-1] == "FOLLOW ENDED stopped", lines[-5:]
+    assert len(lines) >= 4  # the 3 history lines, then live ones (the stop), then the end
+    assert any("[xgen]" in ln or "stop" in ln.lower() or "shutdown" in ln.lower() for ln in lines[3:-1]), (
+        lines
+    )
+
+
 def test_missing_model_is_one_line(kernel: KernelSession) -> None:
     line = one_error_line(kernel.execute("%xgen load /no/such/model.gguf --name nope"))
     assert "model.gguf" in line and "not" in line.lower(), line

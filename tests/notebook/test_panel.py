@@ -114,3 +114,29 @@ def test_gpu_table_from_a_recorded_h100(remote: Any) -> None:
     assert p.gpus.empty.value == ""
     p.apply({"kind": "gpus", "data": {"gpus": [], "time": 1}})
     assert not p.gpus.rows and "no GPU" in p.gpus.empty.value
+
+
+class SilentEvents:
+    """The real remote backend, but its events websocket never says anything (a proxy that drops it)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def events(self, on_message: Any, interval: float = 2.0) -> Callable[[], None]:
+        return lambda: None
+
+
+def test_polls_rest_when_no_events_come(remote: Any) -> None:
+    p = XGenPanel(SilentEvents(remote), interval=0.2)  # type: ignore[arg-type]
+    try:
+        remote.load({"model": "default", "name": "polled"})
+        row = wait_for(lambda: p.rows.get("polled"), 30, "a row from polling")
+        wait_for(lambda: row.state.value == "ready", 120, "state ready from polling")
+        assert p.events_seen == 0 and p.polls >= 1
+        assert p.gpus.cpu.value.startswith("CPU: ")
+    finally:
+        p.close()
+        remote.unload("polled")

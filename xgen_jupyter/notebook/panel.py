@@ -8,6 +8,7 @@ kernel detects nothing itself. The widget models are plain attributes so tests c
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import ipywidgets as w
@@ -34,10 +35,16 @@ class XGenPanel:
             self.gpus.widget, self.servers.widget, self.form.widget, self.message, self.logs.widget,
         ])  # fmt: skip
         self.events_seen = 0
+        self.polls = 0  # refreshes made by polling because no events came
+        self._last_event = time.monotonic()
         self._stop_events: Any = None
+        self._closed = threading.Event()
         self._fill_form()
         if live:
             self._stop_events = self.backend.events(self.apply, interval)
+            threading.Thread(
+                target=self._watchdog, args=(interval,), name="xgen-panel-poll", daemon=True
+            ).start()
 
     # Shortcuts for readers and tests.
     @property
@@ -62,6 +69,7 @@ class XGenPanel:
     def apply(self, msg: Message) -> None:
         """One events-websocket message → the widgets."""
         self.events_seen += 1
+        self._last_event = time.monotonic()
         kind = msg.get("kind")
         if kind == "hello":
             self.gpus.set_hardware(msg.get("hardware") or {})
@@ -74,6 +82,18 @@ class XGenPanel:
             self.gpus.set_gpus((msg.get("data") or {}).get("gpus") or [])
         elif kind == "error":
             self.message.value = f"xgen: {msg.get('message')}"
+
+    def _watchdog(self, interval: float) -> None:
+        """Poll REST while the events websocket is silent (GPU samples come every ``interval`` s)."""
+        period = max(interval, 1.0)
+        silence = 3 * period + 5.0
+        while not self._closed.wait(period):
+            if time.monotonic() - self._last_event > silence:
+                try:
+                    self.refresh()
+                    self.polls += 1
+                except XGenError as exc:
+                    self.message.value = f"xgen: {exc}"
 
     def refresh(self) -> None:
         """Poll once (the fallback when no events arrive): servers and hardware over REST."""
@@ -105,6 +125,7 @@ class XGenPanel:
         self.logs.select(name)
 
     def close(self) -> None:
+        self._closed.set()
         if self._stop_events is not None:
             self._stop_events()
             self._stop_events = None
