@@ -1,0 +1,160 @@
+"""Decode tokens/s through the xgen proxy vs straight to llama-server, on a real GPU engine.
+
+Starts a real ``jupyter server`` (127.0.0.1, random token) with the xgen extension configured
+with ``c.XGen.binaries = {"llama-server-cuda": BINARY}``, loads the model with
+``POST xgen/api/servers`` (xgen's automatic plan), then streams the same chat completion
+alternately straight to the engine and through ``/xgen/v1/chat/completions``. Tokens/s is
+counted on the client from the streamed chunks: (chunks - 1) / (last - first chunk), so
+time to first token is apart; the engine's own ``timings`` are recorded beside it.
+The client is httpx (the openai package and its pydantic are not on the GPU box).
+
+    python benchmarks/gpu/proxy_decode.py --binary B --model M --out OUT.json [--runs 7 --tokens 256]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[2]
+MESSAGES = [{"role": "user", "content": "Write a long story about a lighthouse keeper."}]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_jupyter(tmp: Path, binary: str, backend: str) -> tuple[subprocess.Popen[bytes], str, str, Path]:
+    port, token = free_port(), secrets.token_hex(16)
+    keyfile = tmp / "keys.json"
+    (tmp / "config").mkdir()
+    (tmp / "config" / "jupyter_server_config.json").write_text(json.dumps({
+        "XGen": {"binaries": {backend: binary}, "allowed_backends": [backend], "state_dir": str(tmp / "state")},
+    }))
+    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+           "XGEN_BENCH_KEYFILE": str(keyfile), "JUPYTER_CONFIG_DIR": str(tmp / "config"),
+           "JUPYTER_RUNTIME_DIR": str(tmp / "runtime"), "JUPYTER_DATA_DIR": str(tmp / "data")}
+    argv = [sys.executable, str(REPO / "benchmarks/_jupyter_launcher.py"), "--no-browser", "--allow-root",
+            "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
+            f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={tmp}",
+            "--ServerApp.jpserver_extensions={'xgen_jupyter': True}", "--ServerApp.log_level=WARN"]
+    log = (tmp / "jupyter.log").open("wb")
+    proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(600):
+        try:
+            if httpx.get(f"{base}/api/status", headers={"Authorization": f"token {token}"}).status_code == 200:
+                return proc, base, token, keyfile
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None:
+            break
+        time.sleep(0.1)
+    raise SystemExit(f"jupyter server did not start:\n{(tmp / 'jupyter.log').read_text(errors='replace')[-3000:]}")
+
+
+def load(base: str, token: str, keyfile: Path, model: str) -> tuple[dict[str, Any], str]:
+    h = {"Authorization": f"token {token}"}
+    r = httpx.post(f"{base}/xgen/api/servers", headers=h, json={"model": model, "name": "bench"}, timeout=120)
+    if r.status_code >= 300:
+        raise SystemExit(f"load refused: {r.status_code} {r.text[:1000]}")
+    for _ in range(3000):
+        s = httpx.get(f"{base}/xgen/api/servers/bench", headers=h, timeout=10).json()
+        if s["state"] == "ready" and keyfile.exists():
+            return s, json.loads(keyfile.read_text())["bench"]
+        if s["state"] in ("failed", "crashed", "stopped"):
+            raise SystemExit(f"engine {s['state']}: {json.dumps(s.get('error'))[:2000]}")
+        time.sleep(0.1)
+    raise SystemExit("engine not ready in 300 s")
+
+
+def stream(client: httpx.Client, url: str, auth: str, tokens: int) -> dict[str, Any]:
+    body = {"model": "bench", "messages": MESSAGES, "max_tokens": tokens, "temperature": 0, "stream": True,
+            "ignore_eos": True}
+    t0 = time.perf_counter()
+    stamps: list[float] = []
+    timings = None
+    with client.stream("POST", url, json=body, headers={"Authorization": auth}) as r:
+        r.raise_for_status()
+        for line in r.iter_lines():
+            if not line.startswith("data: ") or line == "data: [DONE]":
+                continue
+            chunk = json.loads(line[6:])
+            if chunk.get("timings"):
+                timings = chunk["timings"]
+            ch = chunk.get("choices") or []
+            if ch and (ch[0].get("delta") or {}).get("content"):
+                stamps.append(time.perf_counter())
+    n = len(stamps)
+    return {"chunks": n, "ttft_s": stamps[0] - t0 if n else None, "total_s": time.perf_counter() - t0,
+            "decode_tps": (n - 1) / (stamps[-1] - stamps[0]) if n > 1 else None,
+            "engine_tps": timings.get("predicted_per_second") if timings else None}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--binary", required=True)
+    p.add_argument("--backend", default="llama-server-cuda")
+    p.add_argument("--model", required=True)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--runs", type=int, default=7)
+    p.add_argument("--tokens", type=int, default=256)
+    a = p.parse_args()
+    with tempfile.TemporaryDirectory(prefix="xgen-gpu-proxy-") as d:
+        tmp = Path(d)
+        proc, base, token, keyfile = start_jupyter(tmp, a.binary, a.backend)
+        res: dict[str, Any] = {"runs": a.runs, "tokens": a.tokens}
+        try:
+            t0 = time.monotonic()
+            server, key = load(base, token, keyfile, a.model)
+            res["load_s"] = round(time.monotonic() - t0, 2)
+            res["plan_argv"] = server["plan"]["argv"]
+            paths = {"direct": (f"http://127.0.0.1:{server['port']}/v1/chat/completions", f"Bearer {key}"),
+                     "xgen proxy": (f"{base}/xgen/v1/chat/completions", f"token {token}")}
+            out: dict[str, list[dict[str, Any]]] = {k: [] for k in paths}
+            with httpx.Client(timeout=300, trust_env=False) as client:
+                for url, auth in paths.values():  # warm-up: connections, CUDA graphs
+                    stream(client, url, auth, 16)
+                for i in range(a.runs):  # interleaved, alternating which path goes first
+                    order = list(paths) if i % 2 == 0 else list(reversed(paths))
+                    for k in order:
+                        out[k].append(stream(client, *paths[k], a.tokens))
+            res["samples"] = out
+            med = {k: {m: statistics.median(r[m] for r in v if r[m] is not None)
+                       for m in ("decode_tps", "ttft_s", "total_s", "engine_tps", "chunks")} for k, v in out.items()}
+            res["median"] = med
+            res["ratio_decode_tps"] = med["xgen proxy"]["decode_tps"] / med["direct"]["decode_tps"]
+        finally:
+            try:
+                httpx.delete(f"{base}/xgen/api/servers/bench", headers={"Authorization": f"token {token}"}, timeout=60)
+            except httpx.HTTPError:
+                pass
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+            res["jupyter_log_tail"] = (tmp / "jupyter.log").read_text(errors="replace")[-2000:]
+            engine_logs = sorted((tmp / "state").rglob("*.log"))
+            res["engine_log_tail"] = engine_logs[0].read_text(errors="replace")[-4000:] if engine_logs else None
+            a.out.write_text(json.dumps(res, indent=2))
+        print(json.dumps({k: res.get(k) for k in ("load_s", "median", "ratio_decode_tps")}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
