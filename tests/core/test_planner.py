@@ -91,7 +91,7 @@ def test_cpu_box_prefers_llama_server_cpu_then_llama_cpp_python(gemma):
     assert p.settings.n_gpu_layers == 0 and "--fit" not in p.argv
     p2 = make(gemma, backends=installs("llama-cpp-python"))
     assert p2.backend == "llama-cpp-python"
-    assert p2.argv[1:3] == ("-m", "llama_cpp.server")
+    assert p2.argv[1:3] == ("-m", "xgen_jupyter.core.adapters.llama_cpp_entry")
 
 
 def test_missing_chat_template_sets_the_gemma_format(gemma):

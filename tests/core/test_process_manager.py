@@ -224,3 +224,18 @@ def test_bad_model_files_are_refused_before_anything_spawns(core_factory, tmp_pa
         core.load({"model": str(path)})
     assert str(path.name) in str(err.value) or "model" in str(err.value).lower()
     assert children_pids() == before
+
+
+def test_embedding_server_pools_to_one_vector_per_input(core_factory):
+    core = core_factory(**CPU_ONLY)
+    server = core.load({"model": "default", "name": "emb", "server_type": "embedding"})
+    core.manager.wait("emb", timeout=120)
+    assert server.state == "ready", server.logs.text_tail()
+    body = json.dumps({"model": "emb", "input": ["GPU boxes are shared.", "hello"]}).encode()
+    req = urllib.request.Request(f"{server.endpoint}/v1/embeddings", data=body, method="POST")
+    req.add_header("Content-Type", "application/json")
+    req.add_header("Authorization", f"Bearer {server.api_key}")
+    with urllib.request.urlopen(req, timeout=120) as r:
+        data = json.load(r)["data"]
+    assert len(data) == 2
+    assert all(len(d["embedding"]) == 640 and isinstance(d["embedding"][0], float) for d in data)

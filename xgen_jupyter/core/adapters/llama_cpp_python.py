@@ -25,7 +25,8 @@ class LlamaCppPythonAdapter(BackendAdapter):
     def argv(self, settings: EngineSettings, model_path: str, *, alias: str) -> list[str]:
         s = settings
         cmd = [
-            self.executable, "-m", "llama_cpp.server",
+            # Our thin entry point runs llama_cpp.server, adding a pooling option it lacks.
+            self.executable, "-m", "xgen_jupyter.core.adapters.llama_cpp_entry",
             "--model", model_path,
             "--model_alias", alias,
             "--n_ctx", str(s.n_ctx),
@@ -42,7 +43,7 @@ class LlamaCppPythonAdapter(BackendAdapter):
         if s.chat_format:
             cmd += ["--chat_format", _CHAT_FORMATS.get(s.chat_format, s.chat_format)]
         if s.embedding:
-            cmd += ["--embedding", "true"]
+            cmd += ["--embedding", "true", "--xgen-pooling", "mean"]
         return cmd
 
     def bind_args(self, host: str, port: int, api_key: str) -> list[str]:
