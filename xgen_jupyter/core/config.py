@@ -42,3 +42,7 @@ class CoreConfig:
     log_file_bytes: int = 20 * 1024 * 1024
     #: Safety margin kept free on a GPU, as a fraction of its total (at least 512 MiB).
     gpu_margin: float = 0.05
+    # -- scale-out (core/cluster, docs/scale-out.md) ---------------------------------------
+    #: Ray cluster whose nodes run the engines: "ray://head:10001" (Ray Client), "head:6379" or
+    #: "auto" (this machine is a node); None: engines run on this box, as without Ray.
+    cluster: str | None = None

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .adapters.base import BackendAdapter
 from .adapters.catalog import BackendInstall, discover_backends, make_adapter
@@ -25,6 +25,9 @@ from .planning.planner import plan as make_plan
 from .planning.request import LoadRequest, parse_request
 from .process.manager import ProcessManager, name_for
 from .process.server import ACTIVE, ManagedServer
+
+if TYPE_CHECKING:
+    from .cluster.manager import ClusterManager
 
 
 class XGenCore:
@@ -46,6 +49,14 @@ class XGenCore:
             log_lines=self.config.log_lines,
             log_file_bytes=self.config.log_file_bytes,
         )
+        # Scale-out: engines run on Ray nodes, each node's agent with its own box registry (core/cluster).
+        self.cluster: ClusterManager | None = None
+        if self.config.cluster:
+            from .cluster.manager import ClusterManager  # imports Ray: only when a cluster is configured
+
+            self.cluster = self.manager = ClusterManager(self, self.config)
+            if hardware is None:
+                self._hardware = self.cluster.hardware
 
     # -- facts ---------------------------------------------------------------------
     def hardware(self, refresh: bool = False) -> HardwareReport:
@@ -68,6 +79,8 @@ class XGenCore:
         return data if isinstance(data, LoadRequest) else parse_request(data)
 
     def plan(self, request: LoadRequest, name: str | None = None, exclude: frozenset[str] = frozenset()) -> LaunchPlan:
+        if self.cluster is not None:  # the node placement picks plans it, with the placement as a reason
+            return self.cluster.plan(request, name)
         path = self.resolve(request.model)
         facts = inspect_model(path)
         occupied = tuple(

@@ -18,11 +18,15 @@ def gib(n: int | None) -> str:
 def render_hardware(report: HardwareReport) -> str:
     lines = [f"Detection: {report.method}"]
     if report.gpus:
+        node: str | None = None
         for g in report.gpus:
+            if g.node is not None and g.node != node:  # a Ray cluster: GPUs grouped by node
+                node = g.node
+                lines.append(f"  Node {node}:")
             kind = "integrated" if g.integrated else "discrete"
             arch = " ".join(x for x in (g.arch, g.family) if x)
             lines.append(
-                f"  GPU {g.index}: {g.name} [{g.vendor} {arch}, {kind}] "
+                ("  " if node else "") + f"  GPU {g.index}: {g.name} [{g.vendor} {arch}, {kind}] "
                 f"{gib(g.memory_free)} free of {gib(g.memory_total)}" + (f" ({g.pci_bus_id})" if g.pci_bus_id else "")
             )
     else:

@@ -60,6 +60,10 @@ class XGen(ExtensionApp):
                                 "(clients may choose; 0 = off).").tag(config=True)
     proxy_timeout = Float(600.0, help="Seconds the proxy waits for the next bytes from an engine before "
                           "giving up on a response.").tag(config=True)
+    cluster = Unicode(None, allow_none=True, help="Ray cluster whose nodes run the engines: 'ray://HEAD:10001' "
+                      "(Ray Client), 'HEAD:6379' or 'auto' (this machine is a Ray node). Each load goes to the "
+                      "node whose GPU fits it with the most headroom; the proxy and panels work as on one box. "
+                      "None: engines run on this box. See docs/scale-out.md.").tag(config=True)
     proxy_max_connections = Int(512, help="Most open connections from the proxy to all engines.").tag(
         config=True)
 
@@ -91,6 +95,7 @@ class XGen(ExtensionApp):
             log_lines=self.log_lines,
             log_file_bytes=self.log_file_bytes,
             gpu_margin=self.gpu_margin,
+            cluster=self.cluster or None,
         )
 
     def initialize_settings(self) -> None:
@@ -106,7 +111,7 @@ class XGen(ExtensionApp):
         settings: dict[str, Any] = {
             "xgen_core": self.core,
             "xgen_http": self.http,
-            "xgen_gpu_sampler": sample_gpus,
+            "xgen_gpu_sampler": sample_gpus if self.core.cluster is None else lambda: list(self.core.hardware().gpus),
             "xgen_gpu_sample_interval": self.gpu_sample_interval,
             "xgen_last_used": last_used,
             "xgen_shared_dir": self.shared_dir,

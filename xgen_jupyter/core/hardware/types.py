@@ -33,6 +33,8 @@ class GPUInfo:
     #: Integrated GPUs: the GTT (shared system RAM) pool the GPU can map, in bytes. On an APU
     #: ``memory_total`` already counts it (carve-out + GTT); this keeps the split visible.
     memory_shared: int | None = None
+    #: On a Ray cluster (core/cluster): the address of the node the GPU is on; None on one box.
+    node: str | None = None
 
     @property
     def memory_used(self) -> int | None:

@@ -1,0 +1,112 @@
+"""NodeAgent: the Ray actor xgen keeps on every node of the cluster (one per node, pinned there).
+
+It runs the same core as a single box does, on its node: hardware detection (so the report is
+that node's GPUs and free memory), the planner, the ProcessManager and the node's shared-box
+registry. Engines bind to the node's own address with their API key; the Jupyter side mirrors
+their state and log through :meth:`poll`. This module imports nothing from Ray: Ray wraps the
+class at run time (``ray.remote(NodeAgent)``), so the class stays testable without a cluster.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..box.devices import adjusted
+from ..config import CoreConfig, default_state_dir
+from ..errors import XGenError
+from ..process.manager import name_for
+from ..service import XGenCore
+
+#: CoreConfig fields the Jupyter side passes on to every node (paths and binaries must make
+#: sense on the node: shared model storage, engines installed at the same place).
+FORWARDED = (
+    "model_dirs", "allowed_backends", "binaries", "vllm_python", "rocm_targets", "default_n_ctx", "ready_timeout",
+    "grace_period", "log_lines", "log_file_bytes", "gpu_margin", "shared_dir", "user", "quotas", "idle_ttl",
+    "restart_policy", "max_restarts", "restart_backoff", "restart_backoff_cap", "janitor_interval",
+)  # fmt: skip
+
+
+def node_config(settings: dict[str, Any], address: str, node_id: str) -> CoreConfig:
+    """The node's CoreConfig: the Jupyter side's settings, this node's address and state folder."""
+    known = CoreConfig.__dataclass_fields__  # a node on an older xgen ignores settings it lacks
+    kw = {k: v for k, v in settings.items() if k in FORWARDED and k in known}
+    if kw.get("shared_dir") is not None:
+        kw["shared_dir"] = Path(kw["shared_dir"])
+    if "idle_ttl" in known:  # idle unload is the Jupyter side's call (the proxy sees the traffic)
+        kw["idle_ttl"] = 0.0
+    state = Path(os.environ.get("XGEN_STATE_DIR") or default_state_dir()) / "nodes" / node_id[:12]
+    return CoreConfig(**kw, host=address, state_dir=state)
+
+
+class NodeAgent:
+    """One per node. Every method returns plain dicts (they cross Ray's wire)."""
+
+    def __init__(self, settings: dict[str, Any], node_id: str, address: str | None = None) -> None:
+        self.node_id = node_id
+        self.address = address or _node_address()
+        self.core = XGenCore(node_config(settings, self.address, node_id))
+
+    def info(self) -> dict[str, Any]:
+        return {"node_id": self.node_id, "address": self.address, "hostname": socket.gethostname(), "pid": os.getpid()}
+
+    def hardware(self, refresh: bool = False) -> dict[str, Any]:
+        """This node's report, detected here, net of the node's shared-box reservations."""
+
+        def run() -> dict[str, Any]:
+            report = self.core.hardware(refresh)
+            if self.core.registry is not None:
+                report = adjusted(report, self.core.registry.held())
+            return {"report": report.to_dict(), "registry": self.core.registry is not None}
+
+        return _answer(run)
+
+    def plan(self, request: dict[str, Any], name: str | None = None) -> dict[str, Any]:
+        def run() -> dict[str, Any]:
+            req = self.core.request(request)
+            return self.core.plan(req, name or name_for(req)).to_dict()
+
+        return _answer(run)
+
+    def load(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Plan on this node and start the engine; the answer carries the endpoint's API key."""
+        return _answer(lambda: self.core.load(request).to_dict(secrets=True))
+
+    def poll(self, name: str, after: int = 0, limit: int = 2000) -> dict[str, Any]:
+        """The server's state now and its log lines after sequence number ``after``."""
+
+        def run() -> dict[str, Any]:
+            server = self.core.manager.get(name)
+            lines = server.logs.tail(limit, after=after)
+            return {"server": server.to_dict(), "lines": [ln.to_dict() for ln in lines]}
+
+        return _answer(run)
+
+    def unload(self, name: str, reason: str = "unloaded on request") -> dict[str, Any]:
+        return _answer(lambda: self.core.manager.unload(name, reason).to_dict())
+
+    def forget(self, name: str) -> None:
+        try:
+            self.core.manager.forget(name)
+        except XGenError:
+            pass
+
+    def shutdown(self) -> None:
+        self.core.shutdown()
+
+
+def _answer(fn: Callable[[], Any]) -> dict[str, Any]:
+    """``{"ok": value}`` or ``{"error": XGenError.to_dict()}``: user errors cross Ray as data, not tracebacks."""
+    try:
+        return {"ok": fn()}
+    except XGenError as exc:
+        return {"error": exc.to_dict()}
+
+
+def _node_address() -> str:
+    import ray  # only ever called inside a Ray worker
+
+    return str(ray.util.get_node_ip_address())
