@@ -178,16 +178,24 @@ async def measure(
 ) -> dict[str, dict[str, Any]]:
     model = "bench"  # the xgen server name; the engines ignore it
     out: dict[str, dict[str, Any]] = {k: {"ttft": [], "total": [], "chunks": [], "tiny": []} for k in cl}
+
+    async def sample(name: str) -> None:
+        ttft, total, n = await stream_once(cl[name], model, tokens)
+        out[name]["ttft"].append(ttft)
+        out[name]["total"].append(total)
+        out[name]["chunks"].append(n)
+        out[name]["tiny"].append(await one_token(cl[name], model))
+
     for c in cl.values():  # warm-up: connections, prompt cache
         await stream_once(c, model, 4)
         await one_token(c, model)
-    for _ in range(runs):  # interleaved, so drift on a shared box hits every path alike
-        for name, c in cl.items():
-            ttft, total, n = await stream_once(c, model, tokens)
-            out[name]["ttft"].append(ttft)
-            out[name]["total"].append(total)
-            out[name]["chunks"].append(n)
-            out[name]["tiny"].append(await one_token(c, model))
+    # direct and xgen interleaved, so drift on a shared box hits both alike. jupyter-server-proxy
+    # runs on its own afterwards: its buffered requests would otherwise delay the others'.
+    for _ in range(runs):
+        await sample("direct")
+        await sample("xgen proxy")
+    for _ in range(max(3, runs // 3)):
+        await sample("jupyter-server-proxy")
     for name, c in cl.items():
         tps, errors, n = await concurrent(c, model, streams, stream_tokens)
         out[name].update(tps=tps, errors=errors, tokens=n)
@@ -202,8 +210,8 @@ def table(res: dict[str, dict[str, Any]], args: argparse.Namespace) -> str:
         f"Python {platform.python_version()}, load average at the end {os.getloadavg()[0]:.1f} (the box is "
         "shared with other workers: expect noise); engine: llama-cpp-python on CPU, default model (gemma-3-270m "
         f"Q4_K_M); client: official openai {openai.__version__} (AsyncOpenAI, `Accept: application/json`).",
-        f"Sequential: {args.runs} interleaved streamed chat completions of {args.tokens} tokens per path "
-        f"(medians). Concurrent: {args.streams} clients at once, {args.stream_tokens} tokens each.",
+        f"Sequential: {args.runs} streamed chat completions of {args.tokens} tokens per path, direct and xgen "
+        f"interleaved, jupyter-server-proxy after them ({max(3, args.runs // 3)} runs); medians. Concurrent: {args.streams} clients at once, {args.stream_tokens} tokens each.",
         "",
         "| path | TTFT (ms) | TTFT added (ms) | total (s) | total ratio | 1-token request (ms) | added (ms) "
         f"| {args.streams} streams: tokens/s | ratio | errors |",

@@ -45,7 +45,8 @@ def engines() -> list[psutil.Process]:
     out = []
     for p in psutil.Process(os.getpid()).children(recursive=True):
         try:
-            if "llama_cpp.server" in " ".join(p.cmdline()):
+            cmd = " ".join(p.cmdline())
+            if "llama_cpp.server" in cmd or "llama_cpp_entry" in cmd:
                 out.append(p)
         except psutil.NoSuchProcess:
             pass
@@ -84,11 +85,6 @@ async def test_chat_streams_through_the_proxy(
     assert code == 200 and detail["pid"] == server["pid"] and key not in json.dumps(detail)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core: llama_cpp.server cannot set pooling_type, and gemma-3's GGUF names none, so the "
-    "llama-cpp-python engine answers one 640-wide vector per token instead of one per input",
-)
 @on_server_loop
 async def test_embeddings(api: Any, jp_ws_fetch: Any, client: openai.AsyncOpenAI) -> None:
     await load(api, jp_ws_fetch, {"model": "default", "kind": "embedding", "name": "emb"})
