@@ -2,7 +2,8 @@
 
 Starts a real ``jupyter server`` (127.0.0.1, random token) with the xgen extension configured
 with ``c.XGen.binaries = {"llama-server-cuda": BINARY}``, loads the model with
-``POST xgen/api/servers`` (xgen's automatic plan), then streams the same chat completion
+``POST xgen/api/servers`` (xgen's automatic plan, but mlock=false: the adapter's --mlock is
+rejected by llama-server b11434), then streams the same chat completion
 alternately straight to the engine and through ``/xgen/v1/chat/completions``. Tokens/s is
 counted on the client from the streamed chunks: (chunks - 1) / (last - first chunk), so
 time to first token is apart; the engine's own ``timings`` are recorded beside it.
@@ -70,7 +71,7 @@ def start_jupyter(tmp: Path, binary: str, backend: str) -> tuple[subprocess.Pope
 
 def load(base: str, token: str, keyfile: Path, model: str) -> tuple[dict[str, Any], str]:
     h = {"Authorization": f"token {token}"}
-    r = httpx.post(f"{base}/xgen/api/servers", headers=h, json={"model": model, "name": "bench"}, timeout=120)
+    r = httpx.post(f"{base}/xgen/api/servers", headers=h, json={"model": model, "name": "bench", "mlock": False}, timeout=120)
     if r.status_code >= 300:
         raise SystemExit(f"load refused: {r.status_code} {r.text[:1000]}")
     for _ in range(3000):

