@@ -78,7 +78,11 @@ class TwoNodeCluster:
                              "--include-dashboard=false", f"--dashboard-port={free_port()}",
                              f"--dashboard-agent-listen-port={free_port()}", '--resources={"xgen_node_a": 1}',
                              *common], {**base, **FAST_HEALTH, **env_a}, root / "ray-head.log")
-        self._wait_port(HEAD_IP, self.port, 90)
+        try:
+            self._wait_port(HEAD_IP, self.port, 90)
+        except BaseException:
+            self.head.kill()
+            raise
         self.node_b = RayNode([f"--address={self.address}", f"--node-ip-address={NODE_IP}",
                                f"--dashboard-agent-listen-port={free_port()}", '--resources={"xgen_node_b": 1}',
                                *common], {**base, **env_b}, root / "ray-node-b.log")
@@ -99,6 +103,10 @@ class TwoNodeCluster:
         for node in (self.head, self.node_b):
             if node.proc.poll() is not None:
                 raise RuntimeError(f"a ray node exited: {node.log.read_text()[-3000:]}")
+
+    def check_head_alive(self) -> None:
+        if self.head.proc.poll() is not None:
+            raise RuntimeError(f"the ray head exited: {self.head.log.read_text()[-3000:]}")
 
     def pids(self) -> set[int]:
         for node in (self.head, self.node_b):

@@ -152,11 +152,15 @@ def setup(tmp_path_factory: pytest.TempPathFactory, footprint: int) -> Iterator[
         yield cluster, jupyter
     finally:
         seen = cluster.pids()
-        if jupyter is not None:
-            seen.update(p.pid for p in psutil.Process(jupyter.proc.pid).children(recursive=True)
-                        if jupyter.proc.poll() is None)
-            jupyter.stop()
-        cluster.stop()
+        try:
+            if jupyter is not None:
+                try:
+                    seen.update(p.pid for p in psutil.Process(jupyter.proc.pid).children(recursive=True))
+                except psutil.NoSuchProcess:
+                    pass
+                jupyter.stop()
+        finally:
+            cluster.stop()  # whatever happened above: no Ray process of ours outlives the test
         time.sleep(0.5)
         left = [p for p in seen if pid_alive(p)]
         assert not left, f"processes left after teardown: {left}"
@@ -230,5 +234,18 @@ def test_two_nodes_place_chat_log_and_lose_a_node(setup: tuple[TwoNodeCluster, J
     while pid_alive(alpha["pid"]) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not pid_alive(alpha["pid"])
+
+    # Engines do not outlive the Jupyter server that loaded them: stopping it stops gamma on node A
+    # (the Ray cluster stays up: the agent, not the node's end, stopped it).
+    jupyter.api("POST", "servers", json={**body, "name": "gamma"})
+    gamma = jupyter.wait_state("gamma", {"ready", "failed", "crashed"}, 120)
+    assert gamma["state"] == "ready" and gamma["node"]["address"] == HEAD_IP, gamma["error"]
+    jupyter.stop()
+    assert jupyter.proc.returncode is not None
+    deadline = time.monotonic() + 20
+    while pid_alive(gamma["pid"]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not pid_alive(gamma["pid"])
+    cluster.check_head_alive()
     print(f"\nnodes seen {t_nodes:.1f} s, both ready {t_ready:.1f} s, crash seen {t_crash:.1f} s, "
           f"total {time.monotonic() - t0:.1f} s")

@@ -175,7 +175,7 @@ class ClusterManager(ProcessManager):
     # -- the mirror ------------------------------------------------------------------------
     def _mirror_loop(self) -> None:
         while not self._stop.wait(self.poll_interval):
-            watched = [s for s in self.servers() if isinstance(s, RemoteServer) and s.state in ACTIVE]
+            watched = [s for s in self.servers() if isinstance(s, RemoteServer) and self._watched(s)]
             if not watched:
                 continue
             try:
@@ -188,6 +188,12 @@ class ClusterManager(ProcessManager):
                     self._lost(s, f"node {s.node['address']} left the Ray cluster (Ray reports it dead)")
                 else:
                     self._sync(s)
+
+    @staticmethod
+    def _watched(s: RemoteServer) -> bool:
+        """Active, or crashed on a live node whose restart policy will start it again."""
+        return s.state in ACTIVE or (s.state == "crashed" and s.next_restart_at is not None
+                                     and (s.error or {}).get("id") != "node-lost")
 
     def _copy_lines(self, s: RemoteServer) -> dict[str, Any] | None:
         try:
@@ -206,7 +212,7 @@ class ClusterManager(ProcessManager):
             if isinstance(exc, self.nodes.ray.exceptions.ActorDiedError):
                 self._lost(s, f"the xgen agent on node {s.node['address']} died: {exc}")
             return  # a timeout or a node going away: try again; node death shows in ray.nodes()
-        if remote is None or s.state not in ACTIVE:
+        if remote is None or not self._watched(s):
             return
         before = (s.progress, s.progress_message)
         s.apply(remote)
@@ -218,7 +224,7 @@ class ClusterManager(ProcessManager):
     def _lost(self, s: RemoteServer, reason: str) -> None:
         s.logs.append(f"[xgen] {reason}")
         s.error = {"id": "node-lost", "summary": reason, "engine_fault": False, "log_tail": s.logs.text_tail(30)}
-        s.stop_reason = f"crashed: {reason}"
+        s.stop_reason, s.next_restart_at = f"crashed: {reason}", None
         s.stopped_at = time.time()
         self._set_state(s, "crashed")
         self.nodes.drop(s.node["node_id"])

@@ -55,6 +55,7 @@ class RemoteServer(ManagedServer):
         if remote.get("plan"):
             plan = plan_from_dict(remote["plan"])
             self.plan = replace(plan, reasons=(self.plan.reasons[0], *plan.reasons))
+        self.next_restart_at = (remote.get("restart") or {}).get("next_restart_at")  # the node restarts it
         self.remote_attempts = list(remote.get("attempts") or [])
         self.remote_log_file = remote.get("log_file")
 
