@@ -69,6 +69,20 @@ def find_nvcc() -> Path | None:
     return None
 
 
+def find_cublas_header(nvcc: Path) -> Path | None:
+    """cublas_v2.h of the toolkit: ggml-cuda links cuBLAS, and a toolkit without it fails late in cmake."""
+    roots = [nvcc.resolve().parent.parent, Path("/usr/local/cuda"), Path("/usr")]
+    cuda_home = os.environ.get("CUDA_HOME") or os.environ.get("CUDA_PATH")
+    if cuda_home:
+        roots.insert(0, Path(cuda_home))
+    roots += sorted(Path("/usr/local").glob("cuda-*"))
+    for root in roots:
+        for inc in (root / "include", *sorted(root.glob("targets/*/include")), root / "math_libs" / "include"):
+            if (inc / "cublas_v2.h").is_file():
+                return inc / "cublas_v2.h"
+    return None
+
+
 def cuda_cmake_args(nvcc: Path) -> list[str]:
     """sm_90 (H100/H200) by default; XGEN_CUDA_ARCHITECTURES overrides (e.g. "86;90")."""
     archs = os.environ.get("XGEN_CUDA_ARCHITECTURES", "90")

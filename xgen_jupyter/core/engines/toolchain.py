@@ -9,7 +9,14 @@ from pathlib import Path
 
 from xgen_jupyter.core.errors import XGenError
 
-from .backends import COMMON_CMAKE_ARGS, BackendSpec, cuda_cmake_args, extra_cmake_args, find_nvcc
+from .backends import (
+    COMMON_CMAKE_ARGS,
+    BackendSpec,
+    cuda_cmake_args,
+    extra_cmake_args,
+    find_cublas_header,
+    find_nvcc,
+)
 from .progress import ProgressFn
 from .vulkan_deps import vulkan_cmake_args
 
@@ -54,9 +61,14 @@ def find_toolchain(spec: BackendSpec) -> Toolchain:
     for tool in spec.tools:
         if shutil.which(tool) is None:
             raise XGenError(f"{tool} is needed to build {spec.name} and is not on PATH", hint=DEPS_HINT)
-    if spec.needs_cuda and find_nvcc() is None:
-        raise XGenError(f"nvcc (the CUDA toolkit) is needed to build {spec.name} and was not found",
-                        hint="install the CUDA toolkit, or set CUDACXX / CUDA_HOME")
+    if spec.needs_cuda:
+        nvcc = find_nvcc()
+        if nvcc is None:
+            raise XGenError(f"nvcc (the CUDA toolkit) is needed to build {spec.name} and was not found",
+                            hint="install the CUDA toolkit, or set CUDACXX / CUDA_HOME")
+        if find_cublas_header(nvcc) is None:
+            raise XGenError(f"the CUDA toolkit of {nvcc} has no cuBLAS headers (cublas_v2.h)",
+                            hint="install the toolkit's cuBLAS development files (e.g. libcublas-dev-13-0)")
     return Toolchain(cmake=cmake, generator="Ninja" if ninja else "Unix Makefiles", cc=cc, cxx=cxx,
                      ccache=shutil.which("ccache"))
 
