@@ -56,7 +56,7 @@ def test_refusal_names_who_holds_what(shared_dir):
     assert e.value.status == 409
     # Memory used outside xgen counts too: 3 GiB used by someone else's notebook.
     a.release("big")
-    with pytest.raises(CapacityRefused, match="used outside xgen: 3.00 GiB"):
+    with pytest.raises(CapacityRefused, match=r"used outside xgen: 3\.00 GiB"):
         a.reserve("x", "m", "b", [claim(21 * GiB, used=3 * GiB)])
     a.reserve("x", "m", "b", [claim(20 * GiB, used=3 * GiB)])
     assert db_sum(shared_dir, "gpu:sim") == 20 * GiB
@@ -121,7 +121,7 @@ def test_quotas_from_the_admin_file_and_config(shared_dir):
     a.reserve("a2", "m", "b", [claim(2 * GiB)])  # re-reserving the same name is not a new server
     b = BoxRegistry(shared_dir, user="bob", quotas={"users": {"bob": {"max_servers": 5}}})
     b.reserve("b1", "m", "b", [claim(4 * GiB)])
-    with pytest.raises(QuotaExceeded, match="bob's GPU memory quota is 5.00 GiB: 4.00 GiB reserved"):
+    with pytest.raises(QuotaExceeded, match=r"bob.s GPU memory quota is 5\.00 GiB: 4\.00 GiB reserved"):
         b.reserve("b2", "m", "b", [claim(2 * GiB)])
     (shared_dir / "quotas.json").write_text("{not json")  # a broken quota file warns, blocks nobody
     b.reserve("b2", "m", "b", [claim(2 * GiB)])
@@ -194,5 +194,5 @@ def test_host_ram_is_reserved_for_cpu_engines(shared_dir):
     a = BoxRegistry(shared_dir, user="alice")
     host = Claim(HOST, "host RAM", "host", 3 * GiB, 4 * GiB, 0, 512 * 1024**2)
     a.reserve("cpu1", "m", "llama-cpp-python", [host])
-    with pytest.raises(CapacityRefused, match="host RAM: this load needs 3.00 GiB but only 0.50 GiB"):
+    with pytest.raises(CapacityRefused, match=r"host RAM: this load needs 3\.00 GiB but only 0\.50 GiB"):
         a.reserve("cpu2", "m", "llama-cpp-python", [host])
