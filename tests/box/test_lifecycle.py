@@ -126,6 +126,7 @@ def test_full_log_disk_does_not_stop_the_engine(core_factory, tmp_path):
 
 _FSIZE = """
 import resource, signal, sys
+from pathlib import Path
 from xgen_jupyter.core.process.logbuffer import LogBuffer
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)        # a write past the limit fails with EFBIG instead
 resource.setrlimit(resource.RLIMIT_FSIZE, (20000, 20000))
@@ -154,6 +155,7 @@ def test_log_file_is_capped_rotated_and_survives_a_file_size_limit(tmp_path):
 
 _MANAGER = """
 import sys, time
+from pathlib import Path
 from xgen_jupyter.core.config import CoreConfig
 from xgen_jupyter.core.service import XGenCore
 core = XGenCore(CoreConfig(shared_dir=Path(sys.argv[1]), state_dir=Path(sys.argv[2]),
