@@ -6,8 +6,8 @@
 #   all    the card, `xgen detect --json`, copy bandwidth; the CUDA engines built with xgen's
 #          installer; the random Llama-3-8B-shaped models; (a) memory; (b) proxy vs direct;
 #          (c) speed; llama-bench. Reuses the build and models if the machine is still warm.
-#   extra  on the same warm machine right after: what `all` left, then a real llama-quantize
-#          Q8_0 -> Q4_K_M compared with our directly written Q4_K_M.
+#   extra  on the same warm machine right after: (b) again with 15 runs, then a real
+#          llama-quantize Q8_0 -> Q4_K_M compared with our directly written Q4_K_M.
 #
 # Usage on the device: bash benchmarks/gpu/run_h100.sh all|extra   (results under $OUT)
 set -u
@@ -68,8 +68,9 @@ if [ "$MODE" = all ]; then
     measure c,bench 565
 else  # extra: right after `all`, on the same warm machine
     [ -x "$ENG/llama-quantize" ] || { say "COLD MACHINE: nothing kept from the last call"; exit 3; }
-    say "gaps + llama-bench"
-    measure a,c,bench 300
+    say "(b) again, 15 runs"
+    timeout 150 python3 benchmarks/gpu/proxy_decode.py --binary "$ENG/llama-server" \
+        --model "$W/llama3-8b-q4_k_m.gguf" --out "$OUT/proxy2.json" --runs 15 --tokens 256
     say "real llama-quantize Q8_0 -> Q4_K_M"
     S0=$SECONDS
     timeout $(( T0 + 540 - $(date +%s) )) "$ENG/llama-quantize" --allow-requantize "$W/llama3-8b-q8_0.gguf" \
