@@ -169,7 +169,7 @@ def test_injected_full_report_roundtrip(tmp_path: Path, monkeypatch: pytest.Monk
         ("{not json", "cannot read hardware report"),
         ("[1, 2]", "must be a JSON object"),
         ('{"gpus": {"a": 1}}', "must be a list"),
-        ('{"gpus": [{"index": 0, "name": "x"}]}', "gpus[0] in the hardware report lacks vendor, memory_total"),  # noqa: E501
+        ('{"gpus": [{"index": 0, "name": "x"}]}', "gpus[0] in the hardware report lacks vendor, memory_total"),
     ],
 )
 def test_bad_injected_report_is_a_clear_error(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 def _cache_home() -> Path:
@@ -42,6 +43,22 @@ class CoreConfig:
     log_file_bytes: int = 20 * 1024 * 1024
     #: Safety margin kept free on a GPU, as a fraction of its total (at least 512 MiB).
     gpu_margin: float = 0.05
+    # -- shared GPU box (core/box, docs/shared-box.md) ------------------------------------
+    #: Folder of the box-wide registry shared by every user's Jupyter server; None: no registry.
+    shared_dir: Path | None = None
+    #: The xgen identity of this process's owner (default: $XGEN_USER, else the Unix user name).
+    user: str | None = None
+    #: Per-user quotas: {"default": {...}, "users": {name: {max_servers, gpu_bytes, host_bytes}}}.
+    quotas: dict[str, Any] = field(default_factory=dict)
+    #: Unload a ready server unused for this many seconds (a load's own idle_ttl wins); 0: never.
+    idle_ttl: float = 0.0
+    #: Default restart policy (never | on-crash), its restart cap and backoff (doubling, capped).
+    restart_policy: str = "never"
+    max_restarts: int = 3
+    restart_backoff: float = 1.0
+    restart_backoff_cap: float = 30.0
+    #: Seconds between idle checks and reclaiming entries of dead Jupyter servers.
+    janitor_interval: float = 5.0
     # -- scale-out (core/cluster, docs/scale-out.md) ---------------------------------------
     #: Ray cluster whose nodes run the engines: "ray://head:10001" (Ray Client), "head:6379" or
     #: "auto" (this machine is a node); None: engines run on this box, as without Ray.

@@ -6,6 +6,7 @@ It ties detection, model resolution, backend discovery and the pure planner toge
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 from .adapters.base import BackendAdapter
 from .adapters.catalog import BackendInstall, discover_backends, make_adapter
+from .box import shares
+from .box.admission import BoxAdmission
+from .box.devices import adjusted
+from .box.idle import Janitor
+from .box.registry import BoxRegistry
 from .config import CoreConfig
 from .errors import XGenError
 from .hardware.chain import detect_hardware
@@ -28,6 +34,8 @@ from .process.server import ACTIVE, ManagedServer
 
 if TYPE_CHECKING:
     from .cluster.manager import ClusterManager
+
+log = logging.getLogger("xgen")
 
 
 class XGenCore:
@@ -48,6 +56,10 @@ class XGenCore:
             grace_period=self.config.grace_period,
             log_lines=self.config.log_lines,
             log_file_bytes=self.config.log_file_bytes,
+            restart_policy=self.config.restart_policy,
+            max_restarts=self.config.max_restarts,
+            restart_backoff=self.config.restart_backoff,
+            restart_backoff_cap=self.config.restart_backoff_cap,
         )
         # Scale-out: engines run on Ray nodes, each node's agent with its own box registry (core/cluster).
         self.cluster: ClusterManager | None = None
@@ -57,6 +69,19 @@ class XGenCore:
             self.cluster = self.manager = ClusterManager(self, self.config)
             if hardware is None:
                 self._hardware = self.cluster.hardware
+        # The shared box: reserve memory box-wide before any engine starts (core/box).
+        self.registry: BoxRegistry | None = None
+        if self.config.shared_dir is not None and self.cluster is None:
+            try:
+                self.registry = BoxRegistry(Path(self.config.shared_dir), self.config.quotas, self.config.user)
+            except XGenError as exc:  # a broken shared folder must not stop Jupyter; say so loudly
+                log.warning("xgen: box registry disabled, loads are not coordinated with other users: %s", exc)
+        if self.registry is not None:
+            admission = BoxAdmission(self.registry, lambda: self.hardware(), self.config.gpu_margin)
+            self.manager.admission = admission
+            self.manager.subscribe(admission.on_event)
+        self.janitor = Janitor(self.manager, self.registry, self.config.idle_ttl, self.config.janitor_interval)
+        self.janitor.start()
 
     # -- facts ---------------------------------------------------------------------
     def hardware(self, refresh: bool = False) -> HardwareReport:
@@ -88,8 +113,11 @@ class XGenCore:
             for s in self.manager.servers()
             if s.state in ACTIVE and s.name != name
         )
+        hardware = self.hardware()
+        if self.registry is not None:  # fit into what other users' reservations leave free
+            hardware = adjusted(hardware, self.registry.held(exclude=name or name_for(request)))
         inputs = PlanInputs(
-            hardware=self.hardware(),
+            hardware=hardware,
             facts=facts,
             request=request,
             backends=self.backends(),
@@ -116,4 +144,37 @@ class XGenCore:
         return self.manager.unload(name)
 
     def shutdown(self) -> None:
+        self.janitor.stop()
         self.manager.shutdown()
+        if self.registry is not None:
+            try:
+                self.registry.release_all()
+            except XGenError as exc:
+                log.warning("xgen: could not release box registry entries: %s", exc)
+
+    # -- the shared box ------------------------------------------------------------------
+    def box_servers(self) -> list[dict[str, Any]]:
+        """Every user's servers on this box (owner, model, devices, memory, state), or ours alone."""
+        if self.registry is not None:
+            return self.registry.listing()
+        return [
+            {"owner": s.owner, "name": s.name, "model": s.request.model, "backend": s.backend, "state": s.state,
+             "created_at": s.created_at, "devices": [], "gpu_bytes": (s.plan.memory.gpu_total if s.plan.memory else 0),
+             "host_bytes": (s.plan.memory.host_total if s.plan.memory else 0), "shared_with": s.shared_with,
+             "mine": True}
+            for s in self.manager.servers() if s.state in ACTIVE
+        ]
+
+    def share(self, name: str, users: list[str]) -> ManagedServer:
+        """Let the named users reach server ``name`` through their own Jupyter proxy ([] unshares)."""
+        server = self.manager.get(name)
+        if self.registry is None:
+            raise XGenError("sharing needs the box registry", "set c.XGen.shared_dir")
+        server.shared_with = shares.share(self.registry, name, server.api_key, users)
+        return server
+
+    def shared(self, owner: str, name: str) -> tuple[str, str]:
+        """(endpoint, key) of a server ``owner`` shared with us."""
+        if self.registry is None:
+            raise XGenError("sharing needs the box registry", "set c.XGen.shared_dir")
+        return shares.lookup(self.registry, owner, name)

@@ -10,6 +10,7 @@ import httpx
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Dict, Float, Int, List, Unicode, default
 
+from ..core.box.db import default_shared_dir
 from ..core.config import CoreConfig, default_engines_dir, default_state_dir
 from ..core.hardware.chain import sample_gpus
 from ..core.service import XGenCore
@@ -38,8 +39,19 @@ class XGen(ExtensionApp):
     engines_dir = Unicode(help="Where `xgen engines install` puts engine builds.").tag(config=True)
     state_dir = Unicode(help="Where engine logs and server state are written.").tag(config=True)
     shared_dir = Unicode(None, allow_none=True,
-                         help="Shared folder for the GPU reservation registry of several users' Jupyter "
-                         "servers on one box (not used yet).").tag(config=True)
+                         help="Shared folder of the box-wide registry (GPU/RAM reservations, quotas, shares) used "
+                         "by every user's Jupyter server on this box. Default: $XGEN_SHARED_DIR, else "
+                         "/tmp/xgen-shared (created mode 1777). '' turns the registry off. See "
+                         "docs/shared-box.md.").tag(config=True)
+    quotas = Dict(help="Per-user quotas, merged under <shared_dir>/quotas.json: {'default': {'max_servers': 4, "
+                  "'gpu_bytes': '40GiB'}, 'users': {'alice': {'host_bytes': '64GiB'}}}.").tag(config=True)
+    restart_policy = Unicode("never", help="Default restart policy of a server whose engine crashes after it "
+                             "was ready: 'never' or 'on-crash' (a load's 'restart' wins).").tag(config=True)
+    max_restarts = Int(3, help="Most restarts of one server under the on-crash policy.").tag(config=True)
+    restart_backoff_cap = Float(30.0, help="Longest wait in seconds before a restart (1 s, doubling).").tag(
+        config=True)
+    janitor_interval = Float(5.0, help="Seconds between idle-unload checks and reclaiming registry entries of "
+                             "dead Jupyter servers.").tag(config=True)
     default_n_ctx = Int(4096, help="Context length when the request gives none (shrunk to fit memory).").tag(
         config=True)
     idle_ttl = Float(0.0, help="Unload a ready server after this many seconds without a request through "
@@ -95,6 +107,13 @@ class XGen(ExtensionApp):
             log_lines=self.log_lines,
             log_file_bytes=self.log_file_bytes,
             gpu_margin=self.gpu_margin,
+            shared_dir=None if self.shared_dir == "" else Path(self.shared_dir or default_shared_dir()),
+            quotas=dict(self.quotas),
+            idle_ttl=self.idle_ttl,
+            restart_policy=self.restart_policy,
+            max_restarts=self.max_restarts,
+            restart_backoff_cap=self.restart_backoff_cap,
+            janitor_interval=self.janitor_interval,
             cluster=self.cluster or None,
         )
 
@@ -117,9 +136,8 @@ class XGen(ExtensionApp):
             "xgen_shared_dir": self.shared_dir,
         }
         self.settings.update(settings)
-        if self.idle_ttl > 0:
-            self.reaper = IdleReaper(self.core, last_used, self.idle_ttl, self.log)
-            self.reaper.start()
+        # Idle unload lives in the core's janitor (per-server idle_ttl, pinned servers, stop_reason);
+        # the proxy touches ManagedServer.last_used. (IdleReaper is kept for reference, unused.)
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(handlers())

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 from tornado.iostream import StreamClosedError
 
-from ..core.errors import ServerNotFound
+from ..core.errors import ServerNotFound, XGenError
 from ..core.process.server import ManagedServer
 from .handlers.base import XGenHandler
 
@@ -26,6 +26,11 @@ _DROP_UPSTREAM = frozenset(
     {"connection", "keep-alive", "transfer-encoding", "content-length", "server", "date", "set-cookie",
      "www-authenticate", "proxy-authenticate", "trailer", "upgrade"}
 )
+
+
+class SharedEngine(NamedTuple):
+    endpoint: str
+    api_key: str
 
 
 class OpenAIError(Exception):
@@ -78,7 +83,20 @@ class ProxyBase(XGenHandler):
             raise OpenAIError(503, f"The model {name!r} is not ready (state: {server.state}{why}).",
                               "server_error", "model_not_ready")
         self.settings["xgen_last_used"][name] = time.time()
+        server.touch()  # the core's idle unload counts from here
         return server
+
+    def shared_server(self, name: str) -> SharedEngine:
+        """``owner/name``: a server another user of this box shared with us (core/box/shares.py)."""
+        owner, _, sname = name.partition("/")
+        try:
+            endpoint, key = self.core.shared(owner, sname)
+        except ServerNotFound as exc:
+            raise OpenAIError(404, f"The model {name!r} does not exist: {exc}", code="model_not_found") from None
+        except XGenError as exc:
+            raise OpenAIError(503, f"The model {name!r} is not available: {exc}", "server_error",
+                              "model_not_ready") from None
+        return SharedEngine(endpoint, key)
 
 
 class ModelsProxyHandler(ProxyBase):
@@ -121,7 +139,7 @@ class CompletionsProxyHandler(ProxyBase):
         if not isinstance(model, str) or not model:
             raise OpenAIError(400, "The request body must be a JSON object with a 'model' (the xgen server name).",
                               code="missing_model")
-        server = self.ready_server(model)
+        server = self.shared_server(model) if "/" in model else self.ready_server(model)
         headers = {
             "Authorization": f"Bearer {server.api_key}",  # the client's credentials and cookies stay here
             "Content-Type": self.request.headers.get("Content-Type", "application/json"),

@@ -9,6 +9,7 @@ from .handlers.events import EventsWebSocket
 from .handlers.info import BackendsHandler, HardwareHandler, ModelsHandler, PlanHandler
 from .handlers.logs import LogsWebSocket
 from .handlers.servers import ServerHandler, ServersHandler
+from .handlers.share import ShareHandler
 from .proxy import ROUTES as PROXY_ROUTES
 from .proxy import CompletionsProxyHandler, ModelsProxyHandler
 
@@ -19,6 +20,7 @@ ROUTES: list[tuple[str, type, dict[str, Any]]] = [
     ("xgen/api/plan", PlanHandler, {}),
     ("xgen/api/servers", ServersHandler, {}),
     ("xgen/api/servers/{name}", ServerHandler, {}),
+    ("xgen/api/servers/{name}/share", ShareHandler, {}),
     # The log tail (plain GET) and the log websocket (GET + Upgrade) share a path: one handler.
     ("xgen/api/servers/{name}/logs", LogsWebSocket, {}),
     ("xgen/api/events", EventsWebSocket, {}),

@@ -19,6 +19,8 @@ BACKENDS = (
     "llama-cpp-python",
 )
 SERVER_TYPES = ("llm", "embedding")
+RESTART_POLICIES = ("never", "on-crash")
+MAX_IDLE_TTL = 365 * 24 * 3600.0
 SPLIT_MODES = ("none", "layer", "row")
 FLASH_ATTN = ("auto", "on", "off")
 KV_TYPES = ("f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "iq4_nl", "q5_0", "q5_1")
@@ -55,6 +57,12 @@ class LoadRequest:
     gpu_memory_utilization: float | None = None
     max_model_len: int | None = None
     dtype: str | None = None
+    # Lifecycle on a shared box (not engine settings): unload after this many idle seconds
+    # (0: never), exempt from idle unload, restart on crash, and how often.
+    idle_ttl: float | None = None
+    pinned: bool | None = None
+    restart: str | None = None
+    max_restarts: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -82,8 +90,9 @@ _INT_FIELDS = {
     "main_gpu": (0, 63),
     "tensor_parallel_size": (1, 64),
     "max_model_len": (1, MAX_CTX),
+    "max_restarts": (0, 100),
 }
-_BOOL_FIELDS = ("mlock", "cont_batching", "jinja")
+_BOOL_FIELDS = ("mlock", "cont_batching", "jinja", "pinned")
 _CHOICES = {
     "server_type": SERVER_TYPES,
     "backend": ("auto", *BACKENDS),
@@ -91,6 +100,7 @@ _CHOICES = {
     "flash_attn": FLASH_ATTN,
     "cache_type_k": KV_TYPES,
     "cache_type_v": KV_TYPES,
+    "restart": RESTART_POLICIES,
 }
 _STR_FIELDS = ("model", "name", "chat_format", "dtype")
 # Aliases the UI and magics use for brevity.
@@ -150,6 +160,10 @@ def parse_request(data: dict[str, Any]) -> LoadRequest:
         elif key == "gpu_memory_utilization":
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
                 raise RequestError("gpu_memory_utilization must be a number in (0, 1]")
+            out[key] = float(value)
+        elif key == "idle_ttl":
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= MAX_IDLE_TTL:
+                raise RequestError("idle_ttl must be a number of seconds from 0 (never) to one year")
             out[key] = float(value)
         elif key == "tensor_split":
             if not isinstance(value, (list, tuple)) or not value or not all(

@@ -32,6 +32,14 @@ class Planning(Protocol):
     def adapter(self, backend: str) -> BackendAdapter: ...
 
 
+class Admission(Protocol):
+    """Box-wide admission (core/box): consulted before any engine of a plan starts."""
+
+    def admit(self, server: ManagedServer) -> None:
+        """Reserve what ``server.plan`` needs, or raise XGenError saying why not."""
+        ...
+
+
 @dataclass(frozen=True)
 class Event:
     """A state change, loading progress or log line of one server."""
@@ -68,6 +76,11 @@ class ProcessManager:
         grace_period: float = 5.0,
         log_lines: int = 5000,
         log_file_bytes: int = 20 * 1024 * 1024,
+        admission: Admission | None = None,
+        restart_policy: str = "never",
+        max_restarts: int = 3,
+        restart_backoff: float = 1.0,
+        restart_backoff_cap: float = 30.0,
     ) -> None:
         self.planning = planning
         self.log_dir = Path(log_dir)
@@ -82,6 +95,9 @@ class ProcessManager:
         self._listeners: list[Listener] = []
         self._spawner = Spawner()
         self._closed = False
+        self.admission = admission
+        self.restart_policy, self.max_restarts = restart_policy, max_restarts
+        self.restart_backoff, self.restart_backoff_cap = restart_backoff, restart_backoff_cap
 
     # -- queries ---------------------------------------------------------------------
     def get(self, name: str) -> ManagedServer:
@@ -128,8 +144,12 @@ class ProcessManager:
             logs = LogBuffer(self.log_dir / f"{name}.log", self.log_lines, self.log_file_bytes)
             if old is not None:  # keep the history of earlier runs of this name
                 logs = old.logs
-            server = ManagedServer(name, request, plan, logs, secrets.token_urlsafe(24))
+            server = ManagedServer(name, request, plan, logs, secrets.token_hex(24))  # hex: a key starting with "-" reads as a flag
             server.host = self.host
+            server.restart_policy = request.restart or self.restart_policy
+            server.max_restarts = request.max_restarts if request.max_restarts is not None else self.max_restarts
+            if self.admission is not None:  # refused: nothing started, nothing listed
+                self.admission.admit(server)
             self._servers[name] = server
         self._emit_state(server)
         threading.Thread(target=self._run, args=(server,), name=f"xgen-run-{name}", daemon=True).start()
@@ -163,6 +183,8 @@ class ProcessManager:
             excluded.add(server.plan.backend)
             try:
                 server.plan = self.planning.plan(server.request, server.name, frozenset(excluded))
+                if self.admission is not None:
+                    self.admission.admit(server)
             except XGenError as exc:
                 server.logs.append(f"[xgen] no fallback left: {exc}")
                 break
@@ -242,15 +264,62 @@ class ProcessManager:
             server.error = {**attempt.cause.to_dict(), "log_tail": server.logs.text_tail(30)}
             server.logs.append(f"[xgen] engine died after it was ready: {attempt.cause.summary}")
             server.stopped_at = time.time()
+            server.stop_reason = f"crashed: {attempt.cause.summary}"
+            delay = self._plan_restart(server)  # before the state: the crashed event shows the restart
             self._set_state(server, "crashed")
+            if delay is not None:
+                threading.Thread(target=self._restart_later, args=(server, delay),
+                                 name=f"xgen-restart-{server.name}", daemon=True).start()
+
+    # -- restart policy -----------------------------------------------------------------
+    def _plan_restart(self, server: ManagedServer) -> float | None:
+        """Seconds until the on-crash restart (1 s doubling, capped), or None when there is none."""
+        if server.restart_policy != "on-crash" or self._closed:
+            return None
+        if server.restarts >= server.max_restarts:
+            server.logs.append(f"[xgen] restart policy on-crash: gave up after {server.restarts} restart(s)")
+            return None
+        delay = min(self.restart_backoff_cap, self.restart_backoff * 2**server.restarts)
+        server.restarts += 1
+        server.next_restart_at = time.time() + delay
+        server.logs.append(f"[xgen] restart policy on-crash: restart {server.restarts}/{server.max_restarts} "
+                           f"in {delay:.1f} s")
+        return delay
+
+    def _restart_later(self, server: ManagedServer, delay: float) -> None:
+        if server.cancel_restart.wait(delay):
+            return
+        with self._lock:  # unload() cancels under the same lock: no restart after an unload
+            if server.cancel_restart.is_set() or self._closed or self._servers.get(server.name) is not server:
+                return
+            server.next_restart_at = None
+            try:
+                server.plan = self.planning.plan(server.request, server.name, frozenset())
+                if self.admission is not None:
+                    self.admission.admit(server)
+            except XGenError as exc:
+                server.logs.append(f"[xgen] restart refused: {exc}")
+                server.stop_reason = f"restart refused: {exc}"
+                self._emit_state(server)
+                return
+            server.error, server.stop_reason, server.stopped_at = None, None, None
+            self._set_state(server, "planned")
+        self._run(server)
 
     # -- unload -------------------------------------------------------------------------
-    def unload(self, name: str) -> ManagedServer:
+    def unload(self, name: str, reason: str = "unloaded on request") -> ManagedServer:
         """Stop the engine (SIGTERM, then SIGKILL after the grace period) and wait for it."""
         server = self.get(name)
+        with self._lock:
+            server.cancel_restart.set()
+            if server.next_restart_at is not None:
+                server.next_restart_at = None
+                server.logs.append(f"[xgen] pending restart cancelled: {reason}")
         if server.state in FINAL:
             return server
         was_ready = server.state == "ready"
+        server.stop_reason = reason
+        server.logs.append(f"[xgen] stopping: {reason}")
         server.stop_requested.set()
         self._set_state(server, "stopping")
         with self._lock:
@@ -264,16 +333,16 @@ class ProcessManager:
             self._set_state(server, "stopped")
         return server
 
-    def unload_all(self) -> None:
-        threads = [threading.Thread(target=self._safe_unload, args=(s.name,)) for s in self.servers()]
+    def unload_all(self, reason: str = "unloaded on request") -> None:
+        threads = [threading.Thread(target=self._safe_unload, args=(s.name, reason)) for s in self.servers()]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
 
-    def _safe_unload(self, name: str) -> None:
+    def _safe_unload(self, name: str, reason: str = "unloaded on request") -> None:
         try:
-            self.unload(name)
+            self.unload(name, reason)
         except XGenError:
             pass
 
@@ -287,7 +356,7 @@ class ProcessManager:
 
     def shutdown(self) -> None:
         self._closed = True
-        self.unload_all()
+        self.unload_all("the manager (Jupyter server) is shutting down")
         self._spawner.shutdown()
 
     # -- events ----------------------------------------------------------------------

@@ -68,6 +68,22 @@ class ManagedServer:
         self.progress_message = ""
         self.stop_requested = threading.Event()
         self.changed = threading.Condition()
+        # Shared-box lifecycle: who owns it, when the proxy last used it, idle unload and restarts.
+        self.owner: str | None = None
+        self.last_used: float | None = None
+        self.idle_ttl: float | None = request.idle_ttl
+        self.pinned = bool(request.pinned)
+        self.restart_policy = request.restart or "never"
+        self.max_restarts = request.max_restarts if request.max_restarts is not None else 3
+        self.restarts = 0
+        self.next_restart_at: float | None = None
+        self.cancel_restart = threading.Event()
+        self.stop_reason: str | None = None
+        self.shared_with: list[str] = []
+
+    def touch(self) -> None:
+        """A request went through the proxy: the idle clock starts again."""
+        self.last_used = time.time()
 
     @property
     def endpoint(self) -> str | None:
@@ -98,6 +114,18 @@ class ManagedServer:
             "progress": self.progress,
             "progress_message": self.progress_message,
             "log_file": str(self.logs.path) if self.logs.path else None,
+            "owner": self.owner,
+            "last_used": self.last_used,
+            "idle_ttl": self.idle_ttl,
+            "pinned": self.pinned,
+            "stop_reason": self.stop_reason,
+            "restart": {
+                "policy": self.restart_policy,
+                "max_restarts": self.max_restarts,
+                "restarts": self.restarts,
+                "next_restart_at": self.next_restart_at,
+            },
+            "shared_with": list(self.shared_with),
         }
         if secrets:
             d["api_key"] = self.api_key

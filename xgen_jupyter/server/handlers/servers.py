@@ -5,6 +5,7 @@ from __future__ import annotations
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
+from ...core.errors import RequestError
 from .base import XGenHandler
 
 # Any path segment: a bad name gets ServerNotFound with a message, not a bare routing 404.
@@ -15,6 +16,12 @@ class ServersHandler(XGenHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
+        scope = self.get_query_argument("scope", "mine")
+        if scope == "box":  # every user's servers on this box (no keys, no logs): core/box/registry.py
+            self.reply({"servers": await self.blocking(self.core.box_servers)})
+            return
+        if scope != "mine":
+            raise RequestError(f"scope={scope!r} is not one of: mine, box")
         self.reply({"servers": [s.to_dict() for s in self.core.manager.servers()]})
 
     @web.authenticated
