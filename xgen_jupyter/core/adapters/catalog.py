@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -38,9 +39,13 @@ class BackendInstall:
     executable: str | None = None
     source: str = ""
     reason: str = ""
+    #: Long flags the engine's ``--help`` lists (llama-server changes flags between builds).
+    flags: frozenset[str] = frozenset()
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        d["flags"] = sorted(self.flags)
+        return d
 
 
 def _probe_llama_device(binary: str) -> str:
@@ -58,6 +63,15 @@ def _probe_llama_device(binary: str) -> str:
     return "cpu"
 
 
+def _help_flags(binary: str) -> frozenset[str]:
+    """The long options a llama-server build accepts, read from its ``--help``."""
+    try:
+        out = subprocess.run([binary, "--help"], capture_output=True, text=True, timeout=20, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return frozenset()
+    return frozenset(re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]*)", out.stdout + out.stderr))
+
+
 def _llama_servers(config: CoreConfig) -> dict[str, BackendInstall]:
     found: dict[str, BackendInstall] = {}
     for dev in LLAMA_DEVICES:
@@ -67,12 +81,12 @@ def _llama_servers(config: CoreConfig) -> dict[str, BackendInstall]:
         on_path = shutil.which(backend)
         for path, source in ((configured, "config"), (on_path, "PATH"), (str(built), "engines_dir")):
             if path and os.path.isfile(path) and os.access(path, os.X_OK):
-                found[backend] = BackendInstall(backend, True, path, source)
+                found[backend] = BackendInstall(backend, True, path, source, flags=_help_flags(path))
                 break
     plain = shutil.which("llama-server")
     if plain:
         backend = f"llama-server-{_probe_llama_device(plain)}"
-        found.setdefault(backend, BackendInstall(backend, True, plain, "PATH (llama-server)"))
+        found.setdefault(backend, BackendInstall(backend, True, plain, "PATH (llama-server)", flags=_help_flags(plain)))
     return found
 
 
@@ -143,7 +157,7 @@ def make_adapter(install: BackendInstall) -> BackendAdapter:
         raise BackendUnavailable(f"{install.backend} is not available", install.reason or None)
     b = install.backend
     if b.startswith("llama-server-"):
-        return LlamaServerAdapter(install.executable, b.removeprefix("llama-server-"))
+        return LlamaServerAdapter(install.executable, b.removeprefix("llama-server-"), install.flags)
     if b == "llama-cpp-python":
         return LlamaCppPythonAdapter(install.executable)
     if b.startswith("vllm-"):

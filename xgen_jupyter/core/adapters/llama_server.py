@@ -19,10 +19,12 @@ _TENSORS = re.compile(r"load_tensors: .*(?:offloaded|offloading) (\d+)/(\d+) lay
 class LlamaServerAdapter(BackendAdapter):
     formats = ("gguf",)
 
-    def __init__(self, executable: str, device: str) -> None:
+    def __init__(self, executable: str, device: str, flags: frozenset[str] = frozenset()) -> None:
         super().__init__(executable)
         self.device = device
         self.backend = f"llama-server-{device}"
+        #: Flags this build's --help lists; empty when unknown (then the classic names are used).
+        self.flags = flags
 
     def argv(self, settings: EngineSettings, model_path: str, *, alias: str) -> list[str]:
         s = settings
@@ -51,7 +53,8 @@ class LlamaServerAdapter(BackendAdapter):
         if s.cache_type_v:
             cmd += ["--cache-type-v", s.cache_type_v]
         if s.mlock:
-            cmd.append("--mlock")
+            # Builds from late 2026 replaced --mlock with --load-mode (and reject --mlock).
+            cmd += ["--load-mode", "mmap+mlock"] if "--load-mode" in self.flags else ["--mlock"]
         cmd.append("--cont-batching" if s.cont_batching else "--no-cont-batching")
         if s.jinja:
             cmd.append("--jinja")

@@ -42,11 +42,14 @@ KV_TYPE_SIZE: dict[str, tuple[int, int]] = {
     "q5_0": (22, 32), "q5_1": (24, 32), "iq4_nl": (18, 32),
 }  # fmt: skip
 
-#: Memory the GPU runtime takes before any buffer: ASSUMPTIONS to check against the H100
-#: measurements. CUDA's context plus cuBLAS handles is ~300-500 MiB on recent drivers; we
-#: take the top. ROCm (HIP context + rocBLAS/hipBLASLt kernels) is similar. Vulkan keeps
-#: little beyond its pipelines. CPU has no device.
-DEVICE_OVERHEAD: dict[str, int] = {"cuda": 500 * MiB, "rocm": 500 * MiB, "vulkan": 200 * MiB, "cpu": 0}
+#: Memory the GPU runtime takes beyond llama.cpp's own buffers. CUDA: measured on an H100
+#: (driver 580, llama.cpp b11434): 588-601 MiB per engine process in every case
+#: (benchmarks/results/h100.md); we take 600. ROCm (HIP context + rocBLAS kernels) is not
+#: measured here: assumed like CUDA. Vulkan keeps little beyond its pipelines (assumed).
+DEVICE_OVERHEAD: dict[str, int] = {"cuda": 600 * MiB, "rocm": 600 * MiB, "vulkan": 200 * MiB, "cpu": 0}
+#: cuBLAS's workspace for the attention matmuls, allocated at the first request when flash
+#: attention is off (H100: 709 vs 601 MiB).
+BLAS_WORKSPACE_NO_FA: dict[str, int] = {"cuda": 110 * MiB, "rocm": 110 * MiB}
 
 #: Extra f32 activations of n_ubatch rows alive beside the attention scores (Q, K/V views,
 #: KQV, projection). Measured on CPU here (gemma-3-270m, see tests): ~5 rows of
@@ -105,7 +108,15 @@ def kv_cells(
     return min(ctx, _pad(facts.sliding_window * max(1, n_parallel) + n_ubatch))
 
 
-def compute_bytes(facts: ModelFacts, n_ctx: int, n_parallel: int, n_ubatch: int, flash_attn: bool) -> int:
+def compute_bytes(
+    facts: ModelFacts,
+    n_ctx: int,
+    n_parallel: int,
+    n_ubatch: int,
+    flash_attn: bool,
+    n_outputs: int | None = None,
+    per_seq_attention: bool = False,
+) -> int:
     """Peak of llama.cpp's compute graph for one ubatch; the allocator reuses memory
     between layers, so the peak is the larger of two moments:
 
@@ -114,11 +125,20 @@ def compute_bytes(facts: ModelFacts, n_ctx: int, n_parallel: int, n_ubatch: int,
       f32 mask ``n_ubatch * n_kv * 4``; with it only an f16 mask ``n_ubatch * n_kv * 2``;
       plus ATTN_ROWS f32 rows of ``n_head * head_dim``. ``n_kv`` is the largest layer's cells.
 
+    ``n_outputs`` is how many logit rows the engine reserves: llama-cpp-python reserves a
+    whole ubatch (the default, None), llama-server one per slot. With ``per_seq_attention``
+    (llama-server with an explicit ``--parallel N``: a non-unified cache) the graph attends
+    over one sequence's ``n_ctx / N`` cells, not the whole context (measured on an H100:
+    572 MiB where the whole context would give 2 GiB).
+
     Checked on CPU here: gemma-3-270m, ubatch 512, -c 4096 -> 514.5 MiB measured (logits
     dominate); -c 131072 without flash attention -> 1291.8 MiB measured.
     """
     ub = n_ubatch
-    out = ub * facts.vocab_size * 4 + OUT_ROWS * ub * facts.n_embd * 4
+    rows_out = ub if n_outputs is None else min(ub, max(1, n_outputs))
+    out = rows_out * facts.vocab_size * 4 + OUT_ROWS * ub * facts.n_embd * 4
+    if per_seq_attention and n_parallel > 1:
+        n_ctx, n_parallel = max(1, n_ctx // n_parallel), 1
     n_kv = max((kv_cells(facts, il, n_ctx, n_parallel, ub) for il in range(facts.n_layer)), default=0)
     n_kv_swa = min((kv_cells(facts, il, n_ctx, n_parallel, ub) for il in range(facts.n_layer)), default=0)
     rows = ATTN_ROWS * ub * facts.n_head * max(facts.head_dim_k, facts.head_dim_v) * 4
@@ -149,6 +169,8 @@ def estimate(
     flash_attn: bool = False,
     swa_full: bool = False,
     budget: int | None = None,
+    n_outputs: int | None = None,
+    per_seq_attention: bool = False,
 ) -> MemoryEstimate:
     """Bytes on the GPU and in host RAM for one llama.cpp engine with these settings."""
     on_gpu_dev = device != "cpu"
@@ -170,7 +192,7 @@ def estimate(
             kv_gpu += b
         else:
             kv_cpu += b
-    graph = compute_bytes(facts, n_ctx, n_parallel, n_ubatch, flash_attn)
+    graph = compute_bytes(facts, n_ctx, n_parallel, n_ubatch, flash_attn, n_outputs, per_seq_attention)
     # A GPU build reserves the whole graph on the GPU even at -ngl 0 (it offloads large
     # matmuls); the host keeps the inputs (embeddings, mask), or the whole graph when
     # layers run on the CPU.
@@ -180,6 +202,8 @@ def estimate(
     else:
         comp_cpu = OUT_ROWS * n_ubatch * facts.n_embd * 4 + n_ubatch * _pad(n_ctx) * 4
     overhead = DEVICE_OVERHEAD.get(device, DEVICE_OVERHEAD["cuda"]) if on_gpu_dev else 0
+    if on_gpu_dev and not flash_attn:
+        overhead += BLAS_WORKSPACE_NO_FA.get(device, 0)
     return MemoryEstimate(
         weights_gpu=w_gpu,
         weights_cpu=w_cpu,
@@ -221,6 +245,8 @@ def fit(
     device: str = "cuda",
     flash_attn: bool = False,
     swa_full: bool = False,
+    n_outputs: int | None = None,
+    per_seq_attention: bool = False,
 ) -> FitResult:
     """Largest -ngl whose GPU total fits ``budget_bytes`` (free memory minus the caller's
     margin). Shrinks the context first (halving, never below ``n_ctx_min`` nor below a
@@ -229,7 +255,8 @@ def fit(
     def est(ngl: int, ctx: int) -> MemoryEstimate:
         return estimate(facts, n_ctx=ctx, n_parallel=n_parallel, n_gpu_layers=ngl, n_ubatch=n_ubatch,
                         cache_type_k=cache_type_k, cache_type_v=cache_type_v, device=device,
-                        flash_attn=flash_attn, swa_full=swa_full, budget=budget_bytes)  # fmt: skip
+                        flash_attn=flash_attn, swa_full=swa_full, budget=budget_bytes,
+                        n_outputs=n_outputs, per_seq_attention=per_seq_attention)  # fmt: skip
 
     if device == "cpu":
         return FitResult(0, n_ctx, est(0, n_ctx))

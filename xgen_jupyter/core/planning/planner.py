@@ -66,10 +66,15 @@ def _cpu_vulkan_device(inp: PlanInputs) -> int | None:
 
 def _fit(inp: PlanInputs, ctx: RuleCtx, values: dict[str, Any], user: dict[str, Any]) -> tuple[MemoryEstimate, list[Reason]]:
     facts, gpu = inp.facts, ctx.gpu
+    server = ctx.engine == "llama-server"
     kw = dict(
         n_parallel=values["n_parallel"], n_ubatch=values["n_ubatch"],
         cache_type_k=values.get("cache_type_k") or "f16", cache_type_v=values.get("cache_type_v") or "f16",
-        device=ctx.device, flash_attn=values.get("flash_attn") == "on",
+        device=ctx.device, flash_attn=_flash_attn_on(ctx, values.get("flash_attn", "auto")),
+        # llama-server reserves one logit row per slot and, with --parallel N, attends over
+        # one slot's n_ctx/N cells (both measured on an H100, benchmarks/results/h100.md).
+        n_outputs=values["n_parallel"] if server and not ctx.embedding else None,
+        per_seq_attention=server,
     )  # fmt: skip
     if gpu is None or "n_gpu_layers" in user or ("n_gpu_layers" in values and values["n_gpu_layers"] == 0 and ctx.embedding and ctx.device == "rocm"):
         ngl = values.get("n_gpu_layers", 0) if gpu else 0
@@ -97,6 +102,14 @@ def _fit(inp: PlanInputs, ctx: RuleCtx, values: dict[str, Any], user: dict[str, 
     return res.estimate, reasons
 
 
+def _flash_attn_on(ctx: RuleCtx, mode: str) -> bool:
+    """What ``--flash-attn auto`` resolves to: llama-server enables it where the backend has
+    kernels for it (CUDA, CPU); llama-cpp-python leaves it off unless asked."""
+    if mode != "auto":
+        return mode == "on"
+    return ctx.engine == "llama-server" and ctx.device in ("cuda", "cpu")
+
+
 def _gib(n: int) -> str:
     return f"{n / GiB:.1f}"
 
@@ -120,6 +133,12 @@ def plan(inp: PlanInputs) -> LaunchPlan:
     values = _base_settings(inp)
     reasons += _apply_rules(ctx, values, user)
     values.update(user)
+    if engine == "llama-server" and values["n_parallel"] > 1 and "n_ctx" not in user:
+        # llama-server's -c is shared by its slots: give each slot the default context.
+        values["n_ctx"] *= values["n_parallel"]
+        reasons.append(Reason("ctx-per-slot", f"--ctx-size {values['n_ctx']}",
+                              f"{values['n_ctx'] // values['n_parallel']} tokens for each of {values['n_parallel']} slots; "
+                              "llama-server divides -c among its slots"))
     if req.n_ctx and inp.facts.n_ctx_train and req.n_ctx > inp.facts.n_ctx_train:
         reasons.append(Reason("ctx-beyond-training", f"kept your n_ctx={req.n_ctx}",
                               f"the model was trained for {inp.facts.n_ctx_train} tokens; quality drops past it", "warning"))
