@@ -13,6 +13,8 @@ _DEVICE_ENV = {
     "rocm": "HIP_VISIBLE_DEVICES",
     "vulkan": "GGML_VK_VISIBLE_DEVICES",
 }
+# xgen's neutral chat-format names -> llama-server's built-in template names.
+_CHAT_TEMPLATES = {"mistral": "mistral-v7"}
 _TENSORS = re.compile(r"load_tensors: .*(?:offloaded|offloading) (\d+)/(\d+) layers")
 
 
@@ -56,11 +58,14 @@ class LlamaServerAdapter(BackendAdapter):
             # Builds from late 2026 replaced --mlock with --load-mode (and reject --mlock).
             cmd += ["--load-mode", "mmap+mlock"] if "--load-mode" in self.flags else ["--mlock"]
         cmd.append("--cont-batching" if s.cont_batching else "--no-cont-batching")
-        if s.jinja:
-            cmd.append("--jinja")
         if s.chat_format:
-            # llama-server names built-in templates the same way (gemma, chatml, ...).
-            cmd += ["--chat-template", s.chat_format]
+            # A built-in template by name; with Jinja on (the default since late 2026) the name
+            # would be read as a literal Jinja template, and the prompt would become "gemma".
+            if "--no-jinja" in self.flags:
+                cmd.append("--no-jinja")
+            cmd += ["--chat-template", _CHAT_TEMPLATES.get(s.chat_format, s.chat_format)]
+        elif s.jinja:
+            cmd.append("--jinja")
         if s.embedding:
             cmd += ["--embedding", "--pooling", "mean"]
         # /metrics and /slots let the status view show throughput and slot use.
