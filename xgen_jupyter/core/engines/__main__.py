@@ -30,7 +30,7 @@ class TerminalProgress:
         phase = message.split()[0] if fraction is not None and 0 < fraction < 1 else message
         if self.tty:
             width = shutil.get_terminal_size((80, 20)).columns
-            if fraction is None:
+            if fraction is None or fraction >= 1:  # phase lines stay readable, not squeezed beside a bar
                 line = f"{message}  ({elapsed:.0f} s)"
             else:
                 bar = "#" * int(fraction * 30)
