@@ -31,6 +31,7 @@ from .planning.planner import plan as make_plan
 from .planning.request import LoadRequest, parse_request
 from .process.manager import ProcessManager, name_for
 from .process.server import ACTIVE, ManagedServer
+from .process.stats import engine_stats
 
 if TYPE_CHECKING:
     from .cluster.manager import ClusterManager
@@ -142,6 +143,15 @@ class XGenCore:
 
     def unload(self, name: str) -> ManagedServer:
         return self.manager.unload(name)
+
+    def engine_stats(self, name: str) -> dict[str, Any]:
+        """Live /slots and /metrics of a ready llama-server ({} for engines without them)."""
+        server = self.manager.get(name)
+        try:
+            adapter = self.adapter(server.backend)
+        except XGenError:  # e.g. a server on another Ray node, with an engine not installed here
+            return {}
+        return engine_stats(server, adapter)
 
     def shutdown(self) -> None:
         self.janitor.stop()

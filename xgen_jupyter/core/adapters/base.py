@@ -29,6 +29,8 @@ class BackendAdapter(ABC):
     health_path: str = "/health"
     #: Whether the health path needs the API key.
     health_needs_key: bool = False
+    #: Paths with live engine numbers for the status view, by name (``slots``, ``metrics``).
+    stats_paths: dict[str, str] = {}
 
     def __init__(self, executable: str) -> None:
         #: The engine binary, or the Python interpreter for Python engines.

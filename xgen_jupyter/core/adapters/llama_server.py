@@ -20,6 +20,7 @@ _TENSORS = re.compile(r"load_tensors: .*(?:offloaded|offloading) (\d+)/(\d+) lay
 
 class LlamaServerAdapter(BackendAdapter):
     formats = ("gguf",)
+    stats_paths = {"slots": "/slots", "metrics": "/metrics"}
 
     def __init__(self, executable: str, device: str, flags: frozenset[str] = frozenset()) -> None:
         super().__init__(executable)
@@ -70,6 +71,10 @@ class LlamaServerAdapter(BackendAdapter):
             cmd += ["--embedding", "--pooling", "mean"]
         # /metrics and /slots let the status view show throughput and slot use.
         cmd += ["--metrics", "--slots"]
+        if "--log-verbosity" in self.flags:
+            # Level 4 logs the device used, the layers offloaded and every buffer's size (what a
+            # user watching the live log wants) plus ~40 lines a request; 3 shows none of it.
+            cmd += ["--log-verbosity", "4"]
         return cmd
 
     def bind_args(self, host: str, port: int, api_key: str) -> list[str]:

@@ -36,7 +36,8 @@ class VLLMAdapter(BackendAdapter):
             if s.gpu_memory_utilization:
                 cmd += ["--gpu-memory-utilization", f"{s.gpu_memory_utilization:g}"]
         if s.embedding:
-            cmd += ["--task", "embed"]
+            # vLLM 0.32 dropped --task; the pooling runner turns a *ForCausalLM into an embedder.
+            cmd += ["--runner", "pooling"]
         return cmd
 
     def bind_args(self, host: str, port: int, api_key: str) -> list[str]:

@@ -77,7 +77,8 @@ def _fit(inp: PlanInputs, ctx: RuleCtx, values: dict[str, Any], user: dict[str, 
         per_seq_attention=server,
     )  # fmt: skip
     if gpu is None or "n_gpu_layers" in user or ("n_gpu_layers" in values and values["n_gpu_layers"] == 0 and ctx.embedding and ctx.device == "rocm"):
-        ngl = values.get("n_gpu_layers", 0) if gpu else 0
+        # A CPU-type Vulkan device (lavapipe) has no memory of its own to fit: all layers go to it.
+        ngl = values.get("n_gpu_layers", 0) if gpu or ctx.device == "vulkan" else 0
         values["n_gpu_layers"] = ngl
         return memory.estimate(facts, n_ctx=values["n_ctx"], n_gpu_layers=ngl, **kw), []
     total = gpu.memory_total
@@ -125,12 +126,15 @@ def plan(inp: PlanInputs) -> LaunchPlan:
         if lava is not None:
             # ggml skips CPU-type Vulkan devices unless they are named explicitly.
             env_extra["GGML_VK_VISIBLE_DEVICES"] = str(lava)
-            reasons.append(Reason("vulkan-cpu-device", f"Vulkan device {lava} (CPU type)",
-                                  "no Vulkan GPU here; ggml uses a CPU-type device only when named", "warning"))
+            reasons.append(Reason("vulkan-cpu-device", f"Vulkan device {lava} (CPU type), -ngl {inp.facts.n_layer + 1}",
+                                  "no Vulkan GPU here; ggml uses a CPU-type device only when named, and it "
+                                  "shares system RAM, so every layer goes to it", "warning"))
     ctx = RuleCtx(inp, backend, engine, device, gpus)
     req = inp.request
     user = {k: v for k in req.user_set() if k in _SETTING_FIELDS and (v := getattr(req, k)) is not None}
     values = _base_settings(inp)
+    if "GGML_VK_VISIBLE_DEVICES" in env_extra and inp.request.n_gpu_layers is None:
+        values["n_gpu_layers"] = inp.facts.n_layer + 1
     reasons += _apply_rules(ctx, values, user)
     values.update(user)
     if engine == "llama-server" and values["n_parallel"] > 1 and "n_ctx" not in user:

@@ -36,7 +36,11 @@ class ServerHandler(XGenHandler):
     @web.authenticated
     @authorized
     async def get(self, name: str) -> None:
-        self.reply(self.core.manager.get(name).to_dict())
+        server = self.core.manager.get(name)
+        data = server.to_dict()
+        # llama-server's /slots and /metrics, read live (a quick loopback call in a thread).
+        data["engine"] = await self.blocking(self.core.engine_stats, name)
+        self.reply(data)
 
     @web.authenticated
     @authorized
