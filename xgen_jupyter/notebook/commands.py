@@ -80,7 +80,8 @@ def build_parser() -> Parser:
     ld.add_argument(
         "--no-wait", action="store_true", help="return at once; watch it with %%xgen ls or the panel"
     )
-    sub.add_parser("ls", help=HELP[4][1])
+    ls = sub.add_parser("ls", help=HELP[4][1])
+    ls.add_argument("--all", action="store_true", help="every user's servers on this box (owner, model, memory, state)")
     lg = sub.add_parser("logs", help=HELP[5][1])
     lg.add_argument("name")
     lg.add_argument("--follow", "-f", action="store_true")

@@ -52,6 +52,9 @@ class LocalXGen:
     def servers(self) -> list[Message]:
         return [s.to_dict() for s in self.core.manager.servers()]
 
+    def box_servers(self) -> list[Message]:
+        return self.core.box_servers()
+
     def server(self, name: str) -> Message:
         return self.core.manager.get(name).to_dict()
 

@@ -114,6 +114,9 @@ class XGenMagics(Magics):
             )
 
     def cmd_ls(self, ns: argparse.Namespace, cell: str | None) -> None:
+        if ns.all:
+            print(render.box_text(self.backend.box_servers()))
+            return
         print(render.servers_text(self.backend.servers()))
 
     def cmd_logs(self, ns: argparse.Namespace, cell: str | None) -> None:

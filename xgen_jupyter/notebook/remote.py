@@ -76,6 +76,9 @@ class RemoteXGen:
     def servers(self) -> list[Message]:
         return list(self._call("GET", "xgen/api/servers")["servers"])
 
+    def box_servers(self) -> list[Message]:
+        return list(self._call("GET", "xgen/api/servers", params={"scope": "box"})["servers"])
+
     def server(self, name: str) -> Message:
         return dict(self._call("GET", f"xgen/api/servers/{self.conn.quote(name)}"))
 

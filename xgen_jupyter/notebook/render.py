@@ -74,3 +74,16 @@ def ready_text(server: dict[str, Any], proxy_base: str | None) -> str:
     lines.append("Why:")
     lines.append(reasons_text(server.get("reasons") or []))
     return "\n".join(lines)
+
+
+def box_text(entries: list[dict[str, Any]]) -> str:
+    """Everyone's servers on this box: owner, name, model, devices, memory, state (never keys)."""
+    if not entries:
+        return "no servers on this box"
+    rows = [("OWNER", "NAME", "MODEL", "DEVICES", "GPU", "HOST", "STATE")]
+    for e in entries:
+        devices = ",".join(str(d) for d in e.get("devices") or []) or "cpu"
+        rows.append((str(e.get("owner", "?")), str(e.get("name", "")), str(e.get("model", "")), devices,
+                     gib(e.get("gpu_bytes") or 0), gib(e.get("host_bytes") or 0), str(e.get("state", ""))))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in rows)

@@ -143,9 +143,12 @@ def plan(inp: PlanInputs) -> LaunchPlan:
         reasons.append(Reason("ctx-per-slot", f"--ctx-size {values['n_ctx']}",
                               f"{values['n_ctx'] // values['n_parallel']} tokens for each of {values['n_parallel']} slots; "
                               "llama-server divides -c among its slots"))
-    if req.n_ctx and inp.facts.n_ctx_train and req.n_ctx > inp.facts.n_ctx_train:
+    # llama-server gives each slot n_ctx / n_parallel tokens: that is what must stay within training.
+    per_seq = req.n_ctx // values["n_parallel"] if req.n_ctx and engine == "llama-server" else req.n_ctx
+    if per_seq and inp.facts.n_ctx_train and per_seq > inp.facts.n_ctx_train:
         reasons.append(Reason("ctx-beyond-training", f"kept your n_ctx={req.n_ctx}",
-                              f"the model was trained for {inp.facts.n_ctx_train} tokens; quality drops past it", "warning"))
+                              f"each request may use {per_seq} tokens but the model was trained for "
+                              f"{inp.facts.n_ctx_train}; quality drops past it", "warning"))
     if engine == "vllm":
         values.setdefault("max_model_len", values["n_ctx"])
         if device != "cpu":
