@@ -23,6 +23,13 @@ HF_ORDER = {
     "cpu": ("vllm-cpu",),
 }
 
+#: Why vLLM on that device serves a Hugging Face folder (by the device first in HF_ORDER).
+HF_WHY = {
+    "rocm": "a Hugging Face folder needs vLLM, and ROCm is its engine on AMD GPUs",
+    "cuda": "a Hugging Face folder needs vLLM, and CUDA is its engine on NVIDIA GPUs",
+    "cpu": "a Hugging Face folder needs vLLM; with no CUDA or ROCm GPU here, its CPU build serves it",
+}
+
 
 def box_kind(gpus: tuple[GPUInfo, ...]) -> str:
     if not gpus:
@@ -103,6 +110,9 @@ def choose_backend(inp: PlanInputs) -> tuple[str, tuple[str, ...], list[Reason]]
         "cpu": "no GPU found; llama-server's CPU build is faster than llama-cpp-python",
     }[kind]
     rule = {"amd-rdna": "vulkan-first-amd"}.get(kind, f"backend-{kind}")
+    if fmt == "hf":  # the GGUF reasons above would name the wrong engine
+        rule = f"hf-vllm-{device_of(order[0])}"
+        why = HF_WHY[device_of(order[0])]
     if chosen != order[0]:
         why = f"{order[0]} is not installed here, so the next in line"
     reasons.insert(0, Reason(rule, f"chose {chosen}", why))

@@ -117,10 +117,10 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule(
         "embed-vllm",
-        "vLLM serves embeddings only in its embedding task",
+        "vLLM serves /v1/embeddings only with its pooling runner",
         lambda c: c.embedding and c.engine == "vllm",
         lambda c: {"embedding": True},
-        "--task embed",
+        "--runner pooling",
     ),
     Rule(
         "chat-template-missing",
