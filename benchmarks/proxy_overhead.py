@@ -112,7 +112,7 @@ def jupyter_server(tmp: Path) -> Iterator[tuple[str, str, Path]]:
 def load_engine(base: str, token: str, keyfile: Path) -> tuple[int, str]:
     h = {"Authorization": f"token {token}"}
     r = httpx.post(
-        f"{base}/xgen/api/servers", headers=h, json={"model": "default", "name": "bench"}, timeout=120
+        f"{base}/xgen/api/servers", headers=h, json={"model": "default", "name": "bench", "backend": BACKEND}, timeout=120
     )
     r.raise_for_status()
     for _ in range(600):
@@ -152,6 +152,11 @@ async def stream_once(client: openai.AsyncOpenAI, model: str, max_tokens: int) -
             if n == 1:
                 first = time.perf_counter() - t0
     return first, time.perf_counter() - t0, n
+
+
+# llama-cpp-python: the engine of the recorded runs (llama-server closes its keep-alive connection
+# after a streamed answer, which the openai client's pool then trips over; set XGEN_BENCH_BACKEND).
+BACKEND = os.environ.get("XGEN_BENCH_BACKEND", "llama-cpp-python")
 
 
 async def one_token(client: openai.AsyncOpenAI, model: str) -> float:

@@ -149,7 +149,13 @@ class CompletionsProxyHandler(ProxyBase):
         request = self.http.build_request("POST", f"{server.endpoint}/v1/{self.route}", content=self.request.body,
                                           headers=headers)
         try:
-            upstream = await self.http.send(request, stream=True)
+            try:
+                upstream = await self.http.send(request, stream=True)
+            except (httpx.RemoteProtocolError, httpx.ReadError):
+                # A pooled keep-alive connection the engine had just closed: nothing was answered,
+                # so send it once more on a fresh connection.
+                request = self.http.build_request("POST", request.url, content=self.request.body, headers=headers)
+                upstream = await self.http.send(request, stream=True)
         except httpx.HTTPError as exc:
             raise OpenAIError(502, f"The engine of {model!r} did not answer: {type(exc).__name__}: {exc}",
                               "server_error", "engine_unreachable") from None
@@ -159,6 +165,10 @@ class CompletionsProxyHandler(ProxyBase):
             await upstream.aclose()
 
     async def relay(self, upstream: httpx.Response, model: str) -> None:
+        stream = getattr(self.request.connection, "stream", None)
+        if stream is not None:
+            # Small SSE chunks must leave at once: Nagle + the client's delayed ACK cost ~40 ms.
+            stream.set_nodelay(True)
         self.set_status(upstream.status_code)
         for key, value in upstream.headers.multi_items():
             if key.lower() not in _DROP_UPSTREAM:
