@@ -72,7 +72,7 @@ class XGenCore:
                 self._hardware = self.cluster.hardware
         # The shared box: reserve memory box-wide before any engine starts (core/box).
         self.registry: BoxRegistry | None = None
-        if self.config.shared_dir is not None and self.cluster is None:
+        if self.config.shared_dir not in (None, "") and self.cluster is None:  # "": off, as in c.XGen
             try:
                 self.registry = BoxRegistry(Path(self.config.shared_dir), self.config.quotas, self.config.user)
             except XGenError as exc:  # a broken shared folder must not stop Jupyter; say so loudly
