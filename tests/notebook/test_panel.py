@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ import pytest
 import xgen_jupyter
 from tests.hardware.hwfixtures import FIXTURES, NVMLReplay
 from xgen_jupyter.core.hardware.nvml import NVMLDetector
+from xgen_jupyter.notebook import panel as panel_module
 from xgen_jupyter.notebook.panel import XGenPanel
 
 pytestmark = pytest.mark.engine
@@ -116,6 +118,62 @@ def test_gpu_table_from_a_recorded_h100(remote: Any) -> None:
     assert not p.gpus.rows and "no GPU" in p.gpus.empty.value
 
 
+def test_box_section_lists_our_server(remote: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The "On this box" section: the scope=box listing, our own server marked "you". With the
+    periodic poll off, every refresh after the first comes from a server state event."""
+    monkeypatch.setattr(panel_module, "BOX_PERIOD", 3600.0)
+    p = XGenPanel(remote, interval=0.5)
+    try:
+        wait_for(lambda: p.box.empty.value == "no servers on this box", 30, "the first (empty) listing")
+        remote.load({"model": "default", "name": "boxed"})
+
+        def row_for(name: str) -> Any:
+            return next((r for r in p.box_rows if r.name.value == name), None)
+
+        row = wait_for(lambda: row_for("boxed"), 30, "a box row for 'boxed'")
+        assert row.widget in p.box.rows_box.children
+        assert row.owner.value == "you" and row.data["mine"] is True
+        assert row.data["owner"] and row.data["owner"] != "you"  # the real user name stays in the data
+        assert row.model.value == "default"
+        assert row.devices.value == "cpu"  # no GPU on this box
+        assert row.gpu.value.endswith(" GiB") and row.host.value.endswith(" GiB")
+        assert not any("key" in k or "log" in k for k in row.data), row.data  # never keys or logs
+        wait_for(lambda: row.state.value == "ready", 120, "box row state ready")
+        remote.unload("boxed")
+        wait_for(lambda: row_for("boxed") is None, 30, "the box row gone after the unload")
+        assert p.box.empty.value == "no servers on this box" and not p.box.rows_box.children
+    finally:
+        p.close()
+        if any(
+            s["name"] == "boxed" and s["state"] not in ("stopped", "failed", "crashed")
+            for s in remote.servers()
+        ):
+            remote.unload("boxed")
+
+
+def test_gpu_table_grouped_by_node(remote: Any) -> None:
+    """A two-node Ray cluster report (the recorded H100 on each node): a header per node, index 0 twice."""
+    (h100,) = NVMLDetector(nvml=NVMLReplay(FIXTURES / "nvidia-h100.nvml.json")).detect().gpus
+    nodes = ("127.0.0.2", "127.0.0.3")
+    gpus = [replace(h100, node=n).to_dict() for n in nodes]
+    p = XGenPanel(remote, live=False)
+    p.apply({"kind": "gpus", "data": {"gpus": gpus, "time": 0}})
+    assert set(p.gpus.rows) == {(n, 0) for n in nodes}  # same index on both nodes: two rows
+    assert list(p.gpus.node_headers) == list(nodes)
+    children = p.gpus.rows_box.children
+    expected = []
+    for n in nodes:
+        header = p.gpus.node_headers[n]
+        assert n in header.value
+        expected += [header, p.gpus.rows[(n, 0)].widget]
+    assert list(children) == expected  # each node's header, then its GPUs
+    assert all("H100" in r.name.value and r.memory.value == "0.5 / 79.6 GiB" for r in p.gpus.rows.values())
+    # back on one box: no headers, one plain row
+    p.apply({"kind": "gpus", "data": {"gpus": [h100.to_dict()], "time": 1}})
+    assert set(p.gpus.rows) == {(None, 0)} and not p.gpus.node_headers
+    assert list(p.gpus.rows_box.children) == [p.gpus.rows[(None, 0)].widget]
+
+
 class SilentEvents:
     """The real remote backend, but its events websocket never says anything (a proxy that drops it)."""
 
@@ -130,7 +188,7 @@ class SilentEvents:
 
 
 def test_polls_rest_when_no_events_come(remote: Any) -> None:
-    p = XGenPanel(SilentEvents(remote), interval=0.2)  # type: ignore[arg-type]
+    p = XGenPanel(SilentEvents(remote), interval=0.2)
     try:
         remote.load({"model": "default", "name": "polled"})
         row = wait_for(lambda: p.rows.get("polled"), 30, "a row from polling")

@@ -2,7 +2,9 @@
 
 All state comes from the extension (its events websocket, or polling as a fallback); the
 kernel detects nothing itself. The widget models are plain attributes so tests can read them:
-``panel.rows[name].state.value``, ``panel.servers_box.children``, ``panel.gpus.rows``.
+``panel.rows[name].state.value``, ``panel.servers_box.children``, ``panel.gpus.rows``,
+``panel.box_rows`` (everyone's servers on the box, refreshed on state events and every
+``BOX_PERIOD`` seconds).
 """
 
 from __future__ import annotations
@@ -15,10 +17,13 @@ import ipywidgets as w
 
 from ..core.errors import XGenError
 from .backend import Message, XGenBackend, get_backend
+from .panel_box import BoxRow, BoxView
 from .panel_form import LoadForm
 from .panel_gpus import GpuTable
 from .panel_logs import LogView
 from .panel_servers import ServerRow, ServersView
+
+BOX_PERIOD = 10.0  # other users' servers send us no events: poll the box listing this often
 
 
 class XGenPanel:
@@ -26,25 +31,28 @@ class XGenPanel:
         self.backend = backend or get_backend()
         self.gpus = GpuTable()
         self.servers = ServersView(on_unload=self.unload, on_select=self.show_logs)
+        self.box = BoxView()
         self.form = LoadForm(on_load=self.load)
         self.logs = LogView(self.backend)
         self.message = w.Label(value="")
         where = "in this kernel" if self.backend.mode == "local" else f"from {self.backend.where}"
         self.widget = w.VBox([
             w.HTML(f"<h4 style='margin:2px'>xgen {where}</h4>"),
-            self.gpus.widget, self.servers.widget, self.form.widget, self.message, self.logs.widget,
+            self.gpus.widget, self.servers.widget, self.box.widget, self.form.widget, self.message, self.logs.widget,
         ])  # fmt: skip
         self.events_seen = 0
         self.polls = 0  # refreshes made by polling because no events came
         self._last_event = time.monotonic()
         self._stop_events: Any = None
         self._closed = threading.Event()
+        self._box_wake = threading.Event()  # a state event: refresh the box listing now
         self._fill_form()
         if live:
             self._stop_events = self.backend.events(self.apply, interval)
             threading.Thread(
                 target=self._watchdog, args=(interval,), name="xgen-panel-poll", daemon=True
             ).start()
+            threading.Thread(target=self._box_loop, name="xgen-panel-box", daemon=True).start()
 
     # Shortcuts for readers and tests.
     @property
@@ -54,6 +62,10 @@ class XGenPanel:
     @property
     def servers_box(self) -> w.VBox:
         return self.servers.servers_box
+
+    @property
+    def box_rows(self) -> list[BoxRow]:
+        return self.box.rows
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)
@@ -76,6 +88,7 @@ class XGenPanel:
             self.servers.replace_all(msg.get("servers") or [])
         elif kind == "state":
             self.servers.apply(msg["data"])
+            self._box_wake.set()
         elif kind == "progress":
             self.servers.progress(msg["server"], msg.get("data") or {})
         elif kind == "gpus":
@@ -94,6 +107,21 @@ class XGenPanel:
                     self.polls += 1
                 except XGenError as exc:
                     self.message.value = f"xgen: {exc}"
+
+    def _box_loop(self) -> None:
+        """Refresh the box listing at start, on each state event and every BOX_PERIOD s (REST, off
+        the events thread so a slow listing never holds up events)."""
+        while not self._closed.is_set():
+            self._box_wake.clear()
+            self.refresh_box()
+            self._box_wake.wait(BOX_PERIOD)
+
+    def refresh_box(self) -> None:
+        """Everyone's servers on this box, once."""
+        try:
+            self.box.set_entries(self.backend.box_servers())
+        except XGenError as exc:
+            self.box.set_error(f"xgen: {exc}")
 
     def refresh(self) -> None:
         """Poll once (the fallback when no events arrive): servers and hardware over REST."""
@@ -126,6 +154,7 @@ class XGenPanel:
 
     def close(self) -> None:
         self._closed.set()
+        self._box_wake.set()  # the box thread wakes, sees closed, and ends
         if self._stop_events is not None:
             self._stop_events()
             self._stop_events = None

@@ -1,7 +1,13 @@
-"""The panel's GPU table: one row per GPU, memory as a bar, refreshed from GPU samples."""
+"""The panel's GPU table: one row per GPU, memory as a bar, refreshed from GPU samples.
+
+On a Ray cluster every GPU carries its node's address and indexes repeat across nodes, so rows
+are keyed by ``(node, index)`` and each node gets a header; on one box ``node`` is None and
+there are no headers.
+"""
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 import ipywidgets as w
@@ -43,9 +49,13 @@ class GpuRow:
         self.utilization.value = "-" if util is None else f"{util:.0f}%"
 
 
+GpuKey = tuple[str | None, int]
+
+
 class GpuTable:
     def __init__(self) -> None:
-        self.rows: dict[int, GpuRow] = {}
+        self.rows: dict[GpuKey, GpuRow] = {}
+        self.node_headers: dict[str, w.HTML] = {}  # node address → its header (a cluster only)
         self.cpu = w.Label(value="")
         self.empty = w.Label(value="waiting for the server's hardware report ...")
         self.rows_box = w.VBox([])
@@ -61,15 +71,29 @@ class GpuTable:
         self.set_gpus(report.get("gpus") or [])
 
     def set_gpus(self, gpus: list[dict[str, Any]]) -> None:
-        seen: set[int] = set()
+        seen: list[GpuKey] = []
         for gpu in gpus:
-            idx = int(gpu.get("index", len(seen)))
-            seen.add(idx)
-            if idx in self.rows:
-                self.rows[idx].update(gpu)
+            key = (gpu.get("node"), int(gpu.get("index", len(seen))))
+            seen.append(key)
+            if key in self.rows:
+                self.rows[key].update(gpu)
             else:
-                self.rows[idx] = GpuRow(gpu)
-        for idx in set(self.rows) - seen:
-            del self.rows[idx]
-        self.rows_box.children = tuple(self.rows[i].widget for i in sorted(self.rows))
+                self.rows[key] = GpuRow(gpu)
+        for key in set(self.rows) - set(seen):
+            del self.rows[key]
+        nodes = list(dict.fromkeys(node for node, _ in seen))  # the server's node order
+        if nodes == [None]:  # one box: a plain list, as before
+            self.node_headers = {}
+            children = [self.rows[k].widget for k in sorted(self.rows, key=lambda k: k[1])]
+        else:
+            self.node_headers = {str(n): self.node_headers.get(str(n)) or _header(n) for n in nodes}
+            children = []
+            for n in nodes:
+                children.append(self.node_headers[str(n)])
+                children += [self.rows[k].widget for k in sorted(k for k in self.rows if k[0] == n)]
+        self.rows_box.children = tuple(children)
         self.empty.value = "" if self.rows else "no GPU found: models run on the CPU"
+
+
+def _header(node: str | None) -> w.HTML:
+    return w.HTML(f"<i>Node {html.escape(node or '(none)')}</i>")
