@@ -1,5 +1,5 @@
 /** Pure formatting helpers. */
-import { IGPU, IReason } from './types';
+import { IBoxDevice, IGPU, IReason } from './types';
 
 const GIB = 1024 ** 3;
 const MIB = 1024 ** 2;
@@ -13,6 +13,32 @@ export function formatBytes(bytes: number | null | undefined): string {
     return `${Math.round(bytes / MIB)} MiB`;
   }
   return `${(bytes / GIB).toFixed(1)} GiB`;
+}
+
+/** Bytes in GiB with two decimals, as the box registry's refusals say them ("1.35 GiB"); 0 → "0 GiB". */
+export function formatGiB(bytes: number | null | undefined): string {
+  if (bytes === null || bytes === undefined || !isFinite(bytes) || bytes < 0) {
+    return '–';
+  }
+  return bytes === 0 ? '0 GiB' : `${(bytes / GIB).toFixed(2)} GiB`;
+}
+
+/**
+ * The GPUs a box server holds, short ("GPU 0, GPU 1") with the full labels for a
+ * tooltip; "cpu" when it holds none (host RAM has its own column).
+ */
+export function formatDevices(devices: (IBoxDevice | string)[] | null | undefined): { text: string; title: string } {
+  const gpus = (devices ?? [])
+    .map(d => (typeof d === 'string' ? { device: d, label: d, kind: 'gpu', bytes: 0 } : d))
+    .filter(d => d.kind === 'gpu');
+  if (!gpus.length) {
+    return { text: 'cpu', title: 'no GPU: runs on the CPU' };
+  }
+  const label = (d: IBoxDevice) => d.label || d.device;
+  return {
+    text: gpus.map(d => label(d).replace(/\s*\(.*\)$/, '')).join(', '),
+    title: gpus.map(label).join('\n')
+  };
 }
 
 /** "used / total" for a GPU, with the used part derived from free when missing. */

@@ -3,6 +3,7 @@
  * local actions, so the state logic is testable without a browser.
  */
 import {
+  IBoxServer,
   IGPU,
   IHardwareReport,
   IProgress,
@@ -19,6 +20,9 @@ export interface IState {
   gpusTime: number | null;
   connected: boolean;
   error: string | null;
+  /** Everyone's servers on this box (`servers?scope=box`); null until the first answer. */
+  box: IBoxServer[] | null;
+  boxError: string | null;
 }
 
 export const initialState: IState = Object.freeze({
@@ -28,7 +32,9 @@ export const initialState: IState = Object.freeze({
   progress: {},
   gpusTime: null,
   connected: false,
-  error: null
+  error: null,
+  box: null,
+  boxError: null
 }) as IState;
 
 /** States in which an engine is (or is about to be) running. */
@@ -112,6 +118,11 @@ export function reduce(state: IState, action: XgenAction): IState {
     }
     case 'gpus':
       return { ...state, gpus: action.data.gpus ?? [], gpusTime: action.data.time ?? null };
+    case 'box':
+      return { ...state, box: action.servers ?? [], boxError: null };
+    case 'box-error':
+      // Keep the last listing: a failed refresh says so without blanking the section.
+      return { ...state, boxError: action.error };
     case 'connection':
       return {
         ...state,
@@ -146,4 +157,25 @@ export function progressOf(state: IState, name: string): IProgress | null {
     return { progress: s.progress ?? null, message: s.progress_message ?? s.state };
   }
   return null;
+}
+
+/** A GPU's identity: indexes repeat across the nodes of a cluster, so (node, index). */
+export function gpuKey(gpu: IGPU): string {
+  return `${gpu.node ?? ''}#${gpu.index}`;
+}
+
+/**
+ * GPUs grouped by node, in the order nodes first appear. On one box (no GPU has a
+ * node) this is a single group with node null, so the table stays as it was.
+ */
+export function gpuGroups(gpus: IGPU[]): { node: string | null; gpus: IGPU[] }[] {
+  if (!gpus.some(g => g.node !== null && g.node !== undefined)) {
+    return gpus.length ? [{ node: null, gpus }] : [];
+  }
+  const groups = new Map<string, IGPU[]>();
+  for (const g of gpus) {
+    const node = g.node ?? '';
+    groups.set(node, [...(groups.get(node) ?? []), g]);
+  }
+  return [...groups].map(([node, list]) => ({ node: node || null, gpus: list }));
 }

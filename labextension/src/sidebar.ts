@@ -3,6 +3,7 @@ import { Panel } from '@lumino/widgets';
 import { h } from './dom';
 import { IState } from './model';
 import { XgenStore } from './store';
+import { BoxList } from './widgets/box';
 import { GpuPanel } from './widgets/gpus';
 import { LoadForm } from './widgets/loadform';
 import { LogView } from './widgets/logview';
@@ -11,6 +12,7 @@ import { ServerList } from './widgets/servers';
 export class XgenSidebar extends Panel {
   readonly gpus: GpuPanel;
   readonly servers: ServerList;
+  readonly box: BoxList;
   readonly form: LoadForm;
   readonly logs: LogView;
 
@@ -28,9 +30,10 @@ export class XgenSidebar extends Panel {
     this.node.appendChild(this._banner);
     this.gpus = new GpuPanel();
     this.servers = new ServerList(store);
+    this.box = new BoxList();
     this.form = new LoadForm(store);
     this.logs = new LogView(store, { tail: options.logTail });
-    for (const w of [this.gpus, this.servers, this.form, this.logs]) {
+    for (const w of [this.gpus, this.servers, this.box, this.form, this.logs]) {
       this.addWidget(w);
     }
     store.changed.connect((_, state) => this.render(state), this);
@@ -52,6 +55,9 @@ export class XgenSidebar extends Panel {
         : 'Connecting to the xgen server…';
     if (force || !prev || prev.gpus !== state.gpus || prev.hardware !== state.hardware) {
       this.gpus.render(state);
+    }
+    if (force || !prev || prev.box !== state.box || prev.boxError !== state.boxError) {
+      this.box.render(state);
     }
     if (force || !prev || prev.servers !== state.servers || prev.progress !== state.progress) {
       this.servers.render(state);

@@ -2,12 +2,14 @@
  * The sidebar's single source of truth: folds events-websocket messages and
  * REST answers through the pure reducer and tells widgets when state changes.
  */
+import { ServerConnection } from '@jupyterlab/services';
 import { ISignal, Signal } from '@lumino/signaling';
 import { requestAPI, socketUrl } from './api';
 import { IState, initialState, reduce } from './model';
 import { JSONSocket } from './socket';
 import {
   IBackendEntry,
+  IBoxServer,
   ILoadRequest,
   IModelEntry,
   IServer,
@@ -15,9 +17,16 @@ import {
   XgenEvent
 } from './types';
 
+/** How often the "On this box" listing is fetched besides on state events (ms). */
+export const BOX_REFRESH_MS = 10 * 1000;
+
 export class XgenStore {
-  constructor(options: { interval?: number } = {}) {
+  constructor(
+    options: { interval?: number; boxRefreshMs?: number; settings?: ServerConnection.ISettings } = {}
+  ) {
     this._interval = options.interval ?? 2;
+    this._boxRefreshMs = options.boxRefreshMs ?? BOX_REFRESH_MS;
+    this._settings = options.settings;
   }
 
   get state(): IState {
@@ -63,6 +72,10 @@ export class XgenStore {
       this._state = next;
       this._changed.emit(next);
     }
+    // Anyone's server changing state on this box may change the listing: ours are told here.
+    if (action.kind === 'hello' || action.kind === 'state') {
+      void this.refreshBox();
+    }
   }
 
   /** Open the events websocket (idempotent). */
@@ -75,6 +88,38 @@ export class XgenStore {
       onMessage: msg => this.dispatch(msg as XgenEvent),
       onStatus: (connected, error) => this.dispatch({ kind: 'connection', connected, error })
     });
+    // Other users' servers send us no events: poll for them (skipped while disconnected;
+    // the hello of the next connection refreshes).
+    this._boxTimer = setInterval(() => {
+      if (this._state.connected) {
+        void this.refreshBox();
+      }
+    }, this._boxRefreshMs);
+  }
+
+  /**
+   * Fetch everyone's servers on this box. Calls while one is in flight are folded into
+   * one more fetch after it, so a burst of state events costs at most two requests.
+   */
+  async refreshBox(): Promise<void> {
+    if (this._boxInFlight) {
+      this._boxAgain = true;
+      return this._boxInFlight;
+    }
+    this._boxInFlight = (async () => {
+      do {
+        this._boxAgain = false;
+        try {
+          const answer = await requestAPI<{ servers: IBoxServer[] }>(['servers'], {}, { scope: 'box' }, this._settings);
+          this.dispatch({ kind: 'box', servers: answer.servers ?? [] });
+        } catch (err) {
+          this.dispatch({ kind: 'box-error', error: err instanceof Error ? err.message : String(err) });
+        }
+      } while (this._boxAgain && !this._disposed);
+    })().finally(() => {
+      this._boxInFlight = null;
+    });
+    return this._boxInFlight;
   }
 
   async refreshServers(): Promise<void> {
@@ -109,6 +154,11 @@ export class XgenStore {
   }
 
   dispose(): void {
+    this._disposed = true;
+    if (this._boxTimer !== null) {
+      clearInterval(this._boxTimer);
+      this._boxTimer = null;
+    }
     this._socket?.dispose();
     this._socket = null;
     Signal.clearData(this);
@@ -118,6 +168,12 @@ export class XgenStore {
   private _interval: number;
   private _selected: string | null = null;
   private _socket: JSONSocket | null = null;
+  private readonly _boxRefreshMs: number;
+  private readonly _settings: ServerConnection.ISettings | undefined;
+  private _boxTimer: ReturnType<typeof setInterval> | null = null;
+  private _boxInFlight: Promise<void> | null = null;
+  private _boxAgain = false;
+  private _disposed = false;
   private _changed = new Signal<this, IState>(this);
   private _selectedChanged = new Signal<this, string | null>(this);
 }

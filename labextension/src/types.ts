@@ -55,6 +55,8 @@ export interface IGPU {
   utilization?: number | null;
   arch?: string | null;
   integrated?: boolean;
+  /** The Ray node's address on a cluster; absent or null on one box. */
+  node?: string | null;
   [key: string]: unknown;
 }
 
@@ -70,6 +72,33 @@ export interface IHardwareReport {
   method?: string;
   gpus: IGPU[];
   cpu?: ICPU | null;
+  [key: string]: unknown;
+}
+
+/** One device a box server reserved memory on (core/box/registry.py listing()). */
+export interface IBoxDevice {
+  device: string;
+  label: string;
+  kind: 'gpu' | 'host' | string;
+  bytes: number;
+}
+
+/**
+ * One entry of `GET xgen/api/servers?scope=box`: anyone's server on this box.
+ * The API never sends keys, logs, ports or paths here, and the sidebar reads only these fields.
+ */
+export interface IBoxServer {
+  owner: string;
+  name: string;
+  model: string;
+  backend?: string;
+  state: ServerState;
+  devices: (IBoxDevice | string)[];
+  gpu_bytes: number | null;
+  host_bytes: number | null;
+  shared_with?: string[];
+  mine: boolean;
+  created_at?: number;
   [key: string]: unknown;
 }
 
@@ -120,4 +149,6 @@ export type XgenAction =
   | XgenEvent
   | { kind: 'servers'; servers: IServer[] }
   | { kind: 'upsert'; data: IServer }
+  | { kind: 'box'; servers: IBoxServer[] }
+  | { kind: 'box-error'; error: string }
   | { kind: 'connection'; connected: boolean; error?: string | null };

@@ -18,4 +18,6 @@ c.ServerApp.allow_root = True  # noqa: F821
 c.ServerApp.jpserver_extensions = {"xgen_jupyter": True}  # noqa: F821
 # Engine logs and state of this run only.
 c.XGen.state_dir = mkdtemp(prefix="xgen-ui-state-")  # noqa: F821
+# A box registry of this run only: other runs on the machine must not show up in "On this box".
+c.XGen.shared_dir = mkdtemp(prefix="xgen-ui-shared-")  # noqa: F821
 c.XGen.gpu_sample_interval = 1.0  # noqa: F821

@@ -1,14 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import {
   formatBytes,
+  formatDevices,
   formatError,
+  formatGiB,
   formatPercent,
   formatProgress,
   formatReason,
   gpuMemory,
   sortReasons
 } from '../format';
-import { GIB, gpu } from './fixtures';
+import { boxEntry, GIB, gpu } from './fixtures';
 
 describe('formatBytes', () => {
   it('shows GiB with one decimal and small sizes in MiB', () => {
@@ -81,5 +83,36 @@ describe('formatProgress and formatError', () => {
     );
     expect(formatError({ error: 'X', message: 'm', hint: null }, 'x')).toBe('m');
     expect(formatError('<html>', 'fallback')).toBe('fallback');
+  });
+});
+
+describe('formatGiB', () => {
+  it('says GiB with two decimals, as the registry does', () => {
+    expect(formatGiB(1449551462)).toBe('1.35 GiB');
+    expect(formatGiB(256 * 1024 ** 2)).toBe('0.25 GiB');
+    expect(formatGiB(80 * GIB)).toBe('80.00 GiB');
+    expect(formatGiB(0)).toBe('0 GiB');
+    expect(formatGiB(null)).toBe('–');
+    expect(formatGiB(-1)).toBe('–');
+  });
+});
+
+describe('formatDevices', () => {
+  it('names the GPUs a server holds, short, with full labels as the title', () => {
+    expect(formatDevices(boxEntry('alice', 'a').devices)).toEqual({
+      text: 'GPU 0',
+      title: 'GPU 0 (NVIDIA H100 80GB HBM3)'
+    });
+    const two = [
+      { device: 'gpu:a', label: 'GPU 0 (NVIDIA H100 80GB HBM3)', kind: 'gpu', bytes: 1 },
+      { device: 'gpu:b', label: 'GPU 1 (NVIDIA H100 80GB HBM3)', kind: 'gpu', bytes: 1 }
+    ];
+    expect(formatDevices(two).text).toBe('GPU 0, GPU 1');
+  });
+
+  it('says cpu when a server holds host RAM only, or nothing', () => {
+    expect(formatDevices([{ device: 'host', label: 'host RAM', kind: 'host', bytes: 268435456 }]).text).toBe('cpu');
+    expect(formatDevices([]).text).toBe('cpu');
+    expect(formatDevices(undefined).text).toBe('cpu');
   });
 });

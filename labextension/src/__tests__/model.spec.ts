@@ -1,7 +1,17 @@
 import { describe, expect, it } from 'vitest';
-import { initialState, IState, isActive, progressOf, reasonsOf, reduce, serverList } from '../model';
+import {
+  gpuGroups,
+  gpuKey,
+  initialState,
+  IState,
+  isActive,
+  progressOf,
+  reasonsOf,
+  reduce,
+  serverList
+} from '../model';
 import { XgenAction } from '../types';
-import { gpu, server } from './fixtures';
+import { boxEntry, gpu, RECORDED_H100, server, twoNodeReport } from './fixtures';
 
 const run = (actions: XgenAction[], from: IState = initialState) => actions.reduce(reduce, from);
 
@@ -111,5 +121,65 @@ describe('reasonsOf', () => {
     });
     expect(reasonsOf(planOnly).map(r => r.rule)).toEqual(['r']);
     expect(reasonsOf(server('c', 'ready', { reasons: undefined }))).toEqual([]);
+  });
+});
+
+describe('the box listing', () => {
+  it('is null until the first answer, then replaced by each answer', () => {
+    expect(initialState.box).toBeNull();
+    const s1 = run([{ kind: 'box', servers: [boxEntry('alice', 'alice-3'), boxEntry('bob', 'bob-7')] }]);
+    expect(s1.box!.map(e => `${e.owner}/${e.name}`)).toEqual(['alice/alice-3', 'bob/bob-7']);
+    const s2 = run([{ kind: 'box', servers: [boxEntry('bob', 'bob-7')] }], s1);
+    expect(s2.box!.map(e => e.name)).toEqual(['bob-7']);
+    expect(s1.box).toHaveLength(2);
+  });
+
+  it('keeps the last listing when a refresh fails, and clears the error on the next answer', () => {
+    const s1 = run([
+      { kind: 'box', servers: [boxEntry('alice', 'alice-3')] },
+      { kind: 'box-error', error: '503 Service Unavailable' }
+    ]);
+    expect(s1.box).toHaveLength(1);
+    expect(s1.boxError).toBe('503 Service Unavailable');
+    const s2 = run([{ kind: 'box', servers: [] }], s1);
+    expect(s2.boxError).toBeNull();
+    expect(s2.box).toEqual([]);
+  });
+
+  it('is left alone by server events (it is refetched, not derived)', () => {
+    const s1 = run([{ kind: 'box', servers: [boxEntry('alice', 'alice-3')] }]);
+    const s2 = run([{ kind: 'state', server: 'm', data: server('m', 'ready') }], s1);
+    expect(s2.box).toBe(s1.box);
+  });
+});
+
+describe('gpuGroups', () => {
+  it('is one group without a node on one box', () => {
+    const gpus = [gpu(0, 1), gpu(1, 2)];
+    expect(gpuGroups(gpus)).toEqual([{ node: null, gpus }]);
+    expect(gpuGroups([{ ...RECORDED_H100, node: undefined }])).toEqual([
+      { node: null, gpus: [{ ...RECORDED_H100, node: undefined }] }
+    ]);
+    expect(gpuGroups([])).toEqual([]);
+  });
+
+  it('groups a two-node cluster report by node, in the order nodes appear', () => {
+    const s = run([{ kind: 'hello', servers: [], hardware: twoNodeReport() }]);
+    const groups = gpuGroups(s.gpus);
+    expect(groups.map(g => g.node)).toEqual(['127.0.0.2', '127.0.0.3']);
+    expect(groups.map(g => g.gpus.map(x => x.index))).toEqual([[0], [0]]);
+    // Index 0 twice: the key must tell them apart.
+    expect(new Set(s.gpus.map(gpuKey)).size).toBe(2);
+    expect(gpuKey(s.gpus[0])).not.toBe(gpuKey(s.gpus[1]));
+  });
+
+  it('keeps nodes together even when samples interleave them', () => {
+    const [a, b] = twoNodeReport().gpus;
+    const gpus = [a, b, { ...a, index: 1 }, { ...b, index: 1 }];
+    const groups = gpuGroups(gpus);
+    expect(groups.map(g => [g.node, g.gpus.map(x => x.index)])).toEqual([
+      ['127.0.0.2', [0, 1]],
+      ['127.0.0.3', [0, 1]]
+    ]);
   });
 });

@@ -1,8 +1,11 @@
-/** The GPU table: memory bars and utilisation, re-rendered on every sample. */
+/**
+ * The GPU table: memory bars and utilisation, re-rendered on every sample. On a Ray
+ * cluster (GPUs carry a node) a header row per node heads that node's GPUs.
+ */
 import { Widget } from '@lumino/widgets';
 import { h, setChildren } from '../dom';
 import { formatBytes, formatPercent, gpuMemory } from '../format';
-import { IState } from '../model';
+import { gpuGroups, gpuKey, IState } from '../model';
 import { IGPU } from '../types';
 
 function memoryBar(gpu: IGPU): HTMLElement {
@@ -20,7 +23,13 @@ function memoryBar(gpu: IGPU): HTMLElement {
 function gpuRow(gpu: IGPU): HTMLElement {
   return h(
     'tr',
-    { className: 'xgen-gpu-row', 'data-testid': 'xgen-gpu-row', 'data-index': gpu.index },
+    {
+      className: 'xgen-gpu-row',
+      'data-testid': 'xgen-gpu-row',
+      'data-index': gpu.index,
+      'data-node': gpu.node ?? null,
+      'data-key': gpuKey(gpu)
+    },
     h('td', { className: 'xgen-gpu-index' }, gpu.index),
     h(
       'td',
@@ -29,6 +38,19 @@ function gpuRow(gpu: IGPU): HTMLElement {
     ),
     h('td', { className: 'xgen-gpu-mem' }, memoryBar(gpu)),
     h('td', { className: 'xgen-gpu-util', 'data-testid': 'xgen-gpu-util' }, formatPercent(gpu.utilization))
+  );
+}
+
+function nodeRow(node: string | null, count: number): HTMLElement {
+  return h(
+    'tr',
+    { className: 'xgen-gpu-node', 'data-testid': 'xgen-gpu-node', 'data-node': node ?? '' },
+    h(
+      'th',
+      { colspan: 4 },
+      h('span', { className: 'xgen-gpu-node-name' }, node ? `Node ${node}` : 'Node unknown'),
+      h('span', { className: 'xgen-muted' }, ` · ${count} GPU${count === 1 ? '' : 's'}`)
+    )
   );
 }
 
@@ -58,12 +80,16 @@ export class GpuPanel extends Widget {
   }
 
   render(state: IState): void {
+    const clustered = state.gpus.some(g => g.node !== null && g.node !== undefined);
     const table = state.gpus.length
       ? h(
           'table',
           { className: 'xgen-gpu-table' },
           h('thead', {}, h('tr', {}, h('th', {}, '#'), h('th', {}, 'GPU'), h('th', {}, 'Memory'), h('th', {}, 'Util'))),
-          h('tbody', {}, state.gpus.map(gpuRow))
+          // One tbody per node; on one box a single group without a header, as before.
+          gpuGroups(state.gpus).map(g =>
+            h('tbody', { 'data-node': g.node }, clustered ? nodeRow(g.node, g.gpus.length) : null, g.gpus.map(gpuRow))
+          )
         )
       : null;
     setChildren(this.node, h('h3', { className: 'xgen-heading' }, 'Hardware'), table, cpuLine(state));

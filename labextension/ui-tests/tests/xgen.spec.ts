@@ -133,6 +133,11 @@ test.describe('xgen sidebar', () => {
     expect(proxy).toBe(`${origin}${baseUrl}xgen/v1`);
     await expect(row.locator('.xgen-reason').first()).toBeAttached();
 
+    // "On this box" (servers?scope=box) lists it as the user's own.
+    const boxRow = page.locator(`[data-testid="xgen-box-row"][data-name="${name}"]`);
+    await expect(boxRow.getByTestId('xgen-box-owner')).toHaveText('you');
+    await expect(boxRow.getByTestId('xgen-box-state')).toHaveText('ready');
+
     // The log view follows the new server over its websocket.
     await expect(page.getByTestId('xgen-log-title')).toHaveText(name);
     await expect(page.getByTestId('xgen-log-status')).toHaveText('live');
@@ -166,6 +171,7 @@ test.describe('xgen sidebar', () => {
     await page.locator(`[data-testid="xgen-server-row"][data-name="${name}"]`).getByTestId('xgen-unload').click();
     await expect(page.getByTestId('xgen-server-row')).toHaveCount(0, { timeout: 60 * 1000 });
     await expect(page.getByTestId('xgen-no-servers')).toBeVisible();
+    await expect(page.locator(`[data-testid="xgen-box-row"][data-name="${name}"]`)).toHaveCount(0);
     expect(errors).toEqual([]);
   });
 });
