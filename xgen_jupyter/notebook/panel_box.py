@@ -11,15 +11,10 @@ from typing import Any
 import ipywidgets as w
 
 from ..core.textreport import gib
+from .render import devices_text
 
 HEADER = ("owner", "name", "model", "devices", "GPU", "host", "state")
 WIDTHS = ("90px", "120px", "180px", "200px", "80px", "80px", "80px")
-
-
-def devices_text(entry: dict[str, Any]) -> str:
-    """The GPUs a server holds, by label (e.g. "GPU 0 (NVIDIA H100)"); "cpu" when it holds none."""
-    gpus = [d for d in entry.get("devices") or [] if d.get("kind") != "host"]
-    return ", ".join(str(d.get("label") or d.get("device")) for d in gpus) or "cpu"
 
 
 class BoxRow:

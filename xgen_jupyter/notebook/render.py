@@ -76,13 +76,19 @@ def ready_text(server: dict[str, Any], proxy_base: str | None) -> str:
     return "\n".join(lines)
 
 
+def devices_text(entry: dict[str, Any]) -> str:
+    """The GPUs a server holds, by label (e.g. "GPU 0 (NVIDIA H100)"); "cpu" when it holds none."""
+    gpus = [d for d in entry.get("devices") or [] if not isinstance(d, dict) or d.get("kind") != "host"]
+    return ", ".join(str(d.get("label") or d.get("device")) if isinstance(d, dict) else str(d) for d in gpus) or "cpu"
+
+
 def box_text(entries: list[dict[str, Any]]) -> str:
     """Everyone's servers on this box: owner, name, model, devices, memory, state (never keys)."""
     if not entries:
         return "no servers on this box"
     rows = [("OWNER", "NAME", "MODEL", "DEVICES", "GPU", "HOST", "STATE")]
     for e in entries:
-        devices = ",".join(str(d) for d in e.get("devices") or []) or "cpu"
+        devices = devices_text(e)
         rows.append((str(e.get("owner", "?")), str(e.get("name", "")), str(e.get("model", "")), devices,
                      gib(e.get("gpu_bytes") or 0), gib(e.get("host_bytes") or 0), str(e.get("state", ""))))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
