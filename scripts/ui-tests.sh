@@ -38,6 +38,23 @@ if ! jupyter labextension list 2>&1 | grep -E "xgen-jupyter .*enabled.*OK" >/dev
     jupyter labextension develop --overwrite .
 fi
 
+# The fixed default port may be taken on a shared box (another run): then take a free one.
+if [[ -z "${XGEN_UI_PORT:-}" ]]; then
+    XGEN_UI_PORT=$(python - <<'PY'
+import socket
+s = socket.socket()
+try:
+    s.bind(("127.0.0.1", 28731))
+    print(28731)
+except OSError:
+    s.close(); s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])
+finally:
+    s.close()
+PY
+)
+    export XGEN_UI_PORT
+fi
+
 cd labextension/ui-tests
 PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 jlpm install
 CI=1 XGEN_SCREENSHOTS_DIR="$shots" jlpm playwright test "$@"
