@@ -45,6 +45,11 @@ def test_default_model_serves_chat_with_key_and_unload_leaves_nothing(core_facto
     assert out["choices"][0]["message"]["content"].strip()
     assert _chat(server.endpoint, None, "gem")[0] == 401
     assert _chat(server.endpoint, "wrong-key", "gem")[0] == 401
+    # The key is in the engine's environment, not on its command line (readable by anyone in ps).
+    import psutil
+
+    assert server.api_key not in " ".join(psutil.Process(server.pid).cmdline())
+    assert server.api_key not in "\n".join(ln.text for ln in server.logs.tail(None))
     pid = server.pid
     core.unload("gem")
     assert server.state == "stopped"

@@ -40,9 +40,17 @@ class BackendAdapter(ABC):
     def argv(self, settings: EngineSettings, model_path: str, *, alias: str) -> list[str]:
         """The command line without host, port and API key."""
 
+    #: Environment variable the engine reads its API key from. The key travels in the
+    #: environment, not on the command line, where every local user could read it in ``ps``.
+    key_env_var: str
+
     @abstractmethod
-    def bind_args(self, host: str, port: int, api_key: str) -> list[str]:
-        """Arguments that bind the engine to ``host:port`` and require ``api_key``."""
+    def bind_args(self, host: str, port: int) -> list[str]:
+        """Arguments that bind the engine to ``host:port``."""
+
+    def key_env(self, api_key: str) -> dict[str, str]:
+        """The environment that makes the engine require ``api_key``."""
+        return {self.key_env_var: api_key}
 
     def env(self, settings: EngineSettings, gpus: tuple[int, ...]) -> dict[str, str]:
         """Extra environment variables (device visibility, quirks)."""

@@ -18,6 +18,7 @@ class LlamaCppPythonAdapter(BackendAdapter):
     # llama_cpp.server has no /health; /v1/models answers once the model is loaded.
     health_path = "/v1/models"
     health_needs_key = True
+    key_env_var = "API_KEY"  # pydantic-settings: ServerSettings.api_key
 
     def __init__(self, executable: str = sys.executable) -> None:
         super().__init__(executable)
@@ -46,8 +47,8 @@ class LlamaCppPythonAdapter(BackendAdapter):
             cmd += ["--embedding", "true", "--xgen-pooling", "mean"]
         return cmd
 
-    def bind_args(self, host: str, port: int, api_key: str) -> list[str]:
-        return ["--host", host, "--port", str(port), "--api_key", api_key]
+    def bind_args(self, host: str, port: int) -> list[str]:
+        return ["--host", host, "--port", str(port)]
 
     def progress(self, line: str) -> Progress | None:
         if "llama_model_loader" in line:

@@ -21,6 +21,7 @@ _TENSORS = re.compile(r"load_tensors: .*(?:offloaded|offloading) (\d+)/(\d+) lay
 class LlamaServerAdapter(BackendAdapter):
     formats = ("gguf",)
     stats_paths = {"slots": "/slots", "metrics": "/metrics"}
+    key_env_var = "LLAMA_API_KEY"
 
     def __init__(self, executable: str, device: str, flags: frozenset[str] = frozenset()) -> None:
         super().__init__(executable)
@@ -77,8 +78,8 @@ class LlamaServerAdapter(BackendAdapter):
             cmd += ["--log-verbosity", "4"]
         return cmd
 
-    def bind_args(self, host: str, port: int, api_key: str) -> list[str]:
-        return ["--host", host, "--port", str(port), "--api-key", api_key]
+    def bind_args(self, host: str, port: int) -> list[str]:
+        return ["--host", host, "--port", str(port)]
 
     def env(self, settings: EngineSettings, gpus: tuple[int, ...]) -> dict[str, str]:
         var = _DEVICE_ENV.get(self.device)

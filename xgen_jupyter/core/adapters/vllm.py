@@ -12,6 +12,7 @@ _DEVICE_ENV = {"cuda": "CUDA_VISIBLE_DEVICES", "rocm": "HIP_VISIBLE_DEVICES"}
 
 class VLLMAdapter(BackendAdapter):
     formats = ("hf",)
+    key_env_var = "VLLM_API_KEY"
 
     def __init__(self, device: str, executable: str = sys.executable) -> None:
         super().__init__(executable)
@@ -40,8 +41,8 @@ class VLLMAdapter(BackendAdapter):
             cmd += ["--runner", "pooling"]
         return cmd
 
-    def bind_args(self, host: str, port: int, api_key: str) -> list[str]:
-        return ["--host", host, "--port", str(port), "--api-key", api_key]
+    def bind_args(self, host: str, port: int) -> list[str]:
+        return ["--host", host, "--port", str(port)]
 
     def env(self, settings: EngineSettings, gpus: tuple[int, ...]) -> dict[str, str]:
         env = {"VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1", "HF_HUB_OFFLINE": "1"}

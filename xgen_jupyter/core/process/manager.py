@@ -200,8 +200,8 @@ class ProcessManager:
         plan = server.plan
         adapter = self.planning.adapter(plan.backend)
         port = free_port(self.host)
-        argv = [*plan.argv, *adapter.bind_args(self.host, port, server.api_key)]
-        shown = [a if a != server.api_key else "***" for a in argv]
+        argv = [*plan.argv, *adapter.bind_args(self.host, port)]
+        shown = list(argv)  # the key travels in the environment, never in argv or the log
         attempt = Attempt(len(server.attempts) + 1, plan.backend, shown, port)
         attempt.first_log_seq = server.logs.tail(1)[0].seq + 1 if server.logs.tail(1) else 1
         server.attempts.append(attempt)
@@ -211,7 +211,7 @@ class ProcessManager:
         server.logs.append(f"[xgen] attempt {attempt.number}: {' '.join(shown)}", attempt.number)
         try:
             engine = EngineProcess(
-                self._spawner, adapter, argv, plan.env, server.logs, attempt.number,
+                self._spawner, adapter, argv, {**plan.env, **adapter.key_env(server.api_key)}, server.logs, attempt.number,
                 on_progress=lambda p: self._on_progress(server, p),
                 on_exit=lambda rc: self._on_exit(server, attempt, rc),
             )  # fmt: skip
