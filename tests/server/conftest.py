@@ -52,6 +52,7 @@ def jp_server_config(tmp_path: Path, model_dir: Path) -> dict[str, Any]:
         },
         "XGen": {
             "state_dir": str(tmp_path / "xgen-state"),
+            "shared_dir": str(tmp_path / "xgen-shared"),  # a registry of this test's own
             "model_dirs": [str(model_dir)],
             "ready_timeout": 120.0,
             "grace_period": 3.0,

@@ -12,9 +12,9 @@ from traitlets import Dict, Float, Int, List, Unicode, default
 
 from ..core.box.db import default_shared_dir
 from ..core.config import CoreConfig, default_engines_dir, default_state_dir
+from ..core.errors import XGenError
 from ..core.hardware.chain import sample_gpus
 from ..core.service import XGenCore
-from .idle import IdleReaper
 from .routes import handlers
 
 
@@ -76,6 +76,8 @@ class XGen(ExtensionApp):
                       "(Ray Client), 'HEAD:6379' or 'auto' (this machine is a Ray node). Each load goes to the "
                       "node whose GPU fits it with the most headroom; the proxy and panels work as on one box. "
                       "None: engines run on this box. See docs/scale-out.md.").tag(config=True)
+    preload = List(Unicode(), help="Models to load when the server starts, e.g. ['default'] (each "
+                   "named after its file; loading goes on in the background).").tag(config=True)
     proxy_max_connections = Int(512, help="Most open connections from the proxy to all engines.").tag(
         config=True)
 
@@ -89,7 +91,6 @@ class XGen(ExtensionApp):
 
     core: XGenCore
     http: httpx.AsyncClient
-    reaper: IdleReaper | None = None
 
     def core_config(self) -> CoreConfig:
         return CoreConfig(
@@ -126,26 +127,32 @@ class XGen(ExtensionApp):
             limits=httpx.Limits(max_connections=self.proxy_max_connections, max_keepalive_connections=64),
             trust_env=False,
         )
-        last_used: dict[str, float] = {}
         settings: dict[str, Any] = {
             "xgen_core": self.core,
             "xgen_http": self.http,
             "xgen_gpu_sampler": sample_gpus if self.core.cluster is None else lambda: list(self.core.hardware().gpus),
             "xgen_gpu_sample_interval": self.gpu_sample_interval,
-            "xgen_last_used": last_used,
             "xgen_shared_dir": self.shared_dir,
         }
         self.settings.update(settings)
-        # Idle unload lives in the core's janitor (per-server idle_ttl, pinned servers, stop_reason);
-        # the proxy touches ManagedServer.last_used. (IdleReaper is kept for reference, unused.)
+        # Idle unload lives in the core's janitor; the proxy touches ManagedServer.last_used.
+        for spec in self.preload:
+            self._preload(spec)
+
+    def _preload(self, spec: str) -> None:
+        """Start loading ``spec`` now; a bad one is logged, and Jupyter starts anyway."""
+        try:
+            server = self.core.load({"model": spec})
+        except XGenError as exc:
+            self.log.error("xgen: could not preload %r: %s", spec, exc)
+            return
+        self.log.info("xgen: preloading %r as server %r (%s)", spec, server.name, server.backend)
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(handlers())
 
     async def stop_extension(self) -> None:
         """Jupyter is shutting down: no engine may outlive it."""
-        if self.reaper is not None:
-            self.reaper.stop()
         self.log.info("xgen: stopping %d engine(s)", len(self.core.manager.servers()))
         await asyncio.to_thread(self.core.shutdown)
         await self.http.aclose()

@@ -8,7 +8,6 @@ Connections to the engines are pooled by one shared httpx.AsyncClient.
 from __future__ import annotations
 
 import json
-import time
 from typing import Any, NamedTuple
 
 import httpx
@@ -82,7 +81,6 @@ class ProxyBase(XGenHandler):
             why = f": {server.error.get('summary')}" if server.error else ""
             raise OpenAIError(503, f"The model {name!r} is not ready (state: {server.state}{why}).",
                               "server_error", "model_not_ready")
-        self.settings["xgen_last_used"][name] = time.time()
         server.touch()  # the core's idle unload counts from here
         return server
 
