@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import fields, replace
+from dataclasses import fields
 from typing import Any
 
 from ..adapters.catalog import make_adapter
@@ -161,18 +161,10 @@ def plan(inp: PlanInputs) -> LaunchPlan:
     settings = EngineSettings(**{k: v for k, v in values.items() if k in _SETTING_FIELDS})
     adapter = make_adapter(inp.backends[backend])
     gpu_ids = tuple(g.index for g in gpus) if values["n_gpu_layers"] or engine == "vllm" else ()
-    argv = adapter.argv(settings, _model_arg(inp), alias=inp.name)
+    argv = adapter.argv(settings, inp.facts.path, alias=inp.name)
     env = {**adapter.env(settings, gpu_ids), **env_extra}
     return LaunchPlan(
         name=inp.name, backend=backend, model_path=inp.facts.path, server_type=req.server_type,
         settings=settings, argv=tuple(argv), env=env, reasons=tuple(reasons), memory=estimate,
         fallbacks=fallbacks, gpus=gpu_ids,
     )  # fmt: skip
-
-
-def _model_arg(inp: PlanInputs) -> str:
-    return inp.facts.path
-
-
-def with_exclusions(inp: PlanInputs, exclude: frozenset[str]) -> PlanInputs:
-    return replace(inp, exclude=inp.exclude | exclude)
