@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import threading
-import time
 from collections.abc import Callable
 
 from ..adapters.base import BackendAdapter, Progress
@@ -74,9 +73,3 @@ class EngineProcess:
         # Children that ignored SIGTERM but stayed in the group.
         signal_group(self.proc, signal.SIGKILL)
         return self.returncode
-
-    def kill_now(self) -> None:
-        signal_group(self.proc, signal.SIGKILL)
-        deadline = time.monotonic() + 5
-        while not self.exited.is_set() and time.monotonic() < deadline:
-            self.exited.wait(0.05)

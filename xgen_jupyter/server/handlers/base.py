@@ -10,7 +10,6 @@ from typing import Any, TypeVar
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 
-from ...core.errors import RequestError
 from ...core.service import XGenCore
 from ..errors import JsonErrorsMixin, parse_json_object
 
@@ -36,18 +35,6 @@ class XGenHandler(JsonErrorsMixin, ExtensionHandlerMixin, APIHandler):
 
     def flag(self, name: str) -> bool:
         return self.get_query_argument(name, "0").lower() in ("1", "true", "yes", "on")
-
-    def int_arg(self, name: str, default: int, lo: int = 0, hi: int = 1_000_000) -> int:
-        raw = self.get_query_argument(name, None)
-        if raw is None or raw == "":
-            return default
-        try:
-            value = int(raw)
-        except ValueError:
-            raise RequestError(f"{name} must be a whole number, not {raw!r}") from None
-        if not lo <= value <= hi:
-            raise RequestError(f"{name}={value} is out of range", f"use a value from {lo} to {hi}")
-        return value
 
     def reply(self, data: Any, status: int = 200) -> None:
         self.set_status(status)
