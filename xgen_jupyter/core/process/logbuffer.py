@@ -8,6 +8,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,17 @@ class LogLine:
 
 
 LogListener = Callable[[LogLine], None]
+
+
+def remover(lock: threading.Lock | threading.RLock, listeners: list[Any], cb: Any) -> Callable[[], None]:
+    """An idempotent unsubscribe for ``cb`` in a lock-guarded listener list."""
+
+    def unsubscribe() -> None:
+        with lock:
+            if cb in listeners:
+                listeners.remove(cb)
+
+    return unsubscribe
 
 
 class LogBuffer:
@@ -76,25 +88,11 @@ class LogBuffer:
         return "\n".join(ln.text for ln in self.tail(n))
 
     def subscribe(self, cb: LogListener) -> Callable[[], None]:
-        with self._lock:
-            self._listeners.append(cb)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if cb in self._listeners:
-                    self._listeners.remove(cb)
-
-        return unsubscribe
+        return self.history_and_subscribe(cb, 0)[1]
 
     def history_and_subscribe(self, cb: LogListener, n: int | None = None) -> tuple[list[LogLine], Callable[[], None]]:
         """History and a live subscription taken atomically, so no line falls between them."""
         with self._lock:
-            lines = list(self._lines)
+            lines = list(self._lines) if n != 0 else []
             self._listeners.append(cb)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if cb in self._listeners:
-                    self._listeners.remove(cb)
-
-        return (lines if n is None else lines[-n:] if n > 0 else []), unsubscribe
+        return (lines if n is None else lines[-n:] if n > 0 else []), remover(self._lock, self._listeners, cb)

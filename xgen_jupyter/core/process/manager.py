@@ -17,7 +17,7 @@ from ..planning.plan import LaunchPlan
 from ..planning.request import LoadRequest
 from .causes import Cause, classify
 from .engine import EngineProcess
-from .logbuffer import LogBuffer
+from .logbuffer import LogBuffer, remover
 from .ports import free_port
 from .readiness import wait_until_ready
 from .server import ACTIVE, FINAL, Attempt, ManagedServer, State
@@ -114,13 +114,7 @@ class ProcessManager:
     def subscribe(self, cb: Listener) -> Callable[[], None]:
         with self._lock:
             self._listeners.append(cb)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if cb in self._listeners:
-                    self._listeners.remove(cb)
-
-        return unsubscribe
+        return remover(self._lock, self._listeners, cb)
 
     # -- load --------------------------------------------------------------------------
     def load(self, request: LoadRequest) -> ManagedServer:
