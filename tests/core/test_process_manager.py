@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, children_pids, pid_alive
+from tests.conftest import REPO, children_pids, pid_alive, post_json
 from xgen_jupyter.core.hardware.types import CPUInfo, GPUInfo, HardwareReport
 
 pytestmark = pytest.mark.engine
@@ -22,16 +22,8 @@ CPU_ONLY = {"allowed_backends": ["llama-cpp-python"]}
 
 
 def _chat(endpoint: str, key: str | None, model: str) -> tuple[int, dict]:
-    body = json.dumps({"model": model, "messages": [{"role": "user", "content": "Say hello."}], "max_tokens": 16})
-    req = urllib.request.Request(f"{endpoint}/v1/chat/completions", data=body.encode(), method="POST")
-    req.add_header("Content-Type", "application/json")
-    if key:
-        req.add_header("Authorization", f"Bearer {key}")
-    try:
-        with urllib.request.urlopen(req, timeout=120) as r:
-            return r.status, json.load(r)
-    except urllib.error.HTTPError as e:
-        return e.code, {}
+    body = {"model": model, "messages": [{"role": "user", "content": "Say hello."}], "max_tokens": 16}
+    return post_json(f"{endpoint}/v1/chat/completions", body, key, timeout=120)
 
 
 def test_default_model_serves_chat_with_key_and_unload_leaves_nothing(core_factory):

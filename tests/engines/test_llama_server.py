@@ -2,30 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import os
-import urllib.error
-import urllib.request
 
 import pytest
 
-from tests.conftest import pid_alive
+from tests.conftest import pid_alive, post_json
 from xgen_jupyter.core.engines.install import installed_engines
 
 pytestmark = pytest.mark.engine
 ENGINES = installed_engines()
-
-
-def _post(url: str, body: dict, key: str | None) -> tuple[int, dict]:
-    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST")
-    req.add_header("Content-Type", "application/json")
-    if key:
-        req.add_header("Authorization", f"Bearer {key}")
-    try:
-        with urllib.request.urlopen(req, timeout=300) as r:
-            return r.status, json.load(r)
-    except urllib.error.HTTPError as e:
-        return e.code, {}
 
 
 needs_cpu = pytest.mark.skipif(
@@ -41,13 +26,13 @@ def test_cpu_build_serves_chat_with_the_gemma_template_and_reports_slots_and_met
     assert server.state == "ready", server.logs.text_tail()
     assert server.backend == "llama-server-cpu"
     # The built-in gemma template, not the word "gemma" read as a Jinja template.
-    status, applied = _post(f"{server.endpoint}/apply-template",
+    status, applied = post_json(f"{server.endpoint}/apply-template",
                             {"messages": [{"role": "user", "content": "hi"}]}, server.api_key)
     assert status == 200 and "<start_of_turn>user" in applied["prompt"]
     msg = {"model": "ls", "messages": [{"role": "user", "content": "Say hello."}], "max_tokens": 8}
-    status, out = _post(f"{server.endpoint}/v1/chat/completions", msg, server.api_key)
+    status, out = post_json(f"{server.endpoint}/v1/chat/completions", msg, server.api_key)
     assert status == 200 and out["choices"][0]["message"]["content"].strip()
-    assert _post(f"{server.endpoint}/v1/chat/completions", msg, None)[0] == 401
+    assert post_json(f"{server.endpoint}/v1/chat/completions", msg, None)[0] == 401
     stats = core.engine_stats("ls")
     assert len(stats["slots"]) == server.plan.settings.n_parallel
     assert stats["metrics"]["prompt_tokens_total"] > 0
@@ -66,7 +51,7 @@ def test_cpu_build_serves_pooled_embeddings(core_factory):
     assert "--pooling" in server.plan.argv and "--embedding" in server.plan.argv
     core.manager.wait("ls-emb", timeout=120)
     assert server.state == "ready", server.logs.text_tail()
-    status, out = _post(f"{server.endpoint}/v1/embeddings", {"model": "ls-emb", "input": ["a GPU box", "hi"]},
+    status, out = post_json(f"{server.endpoint}/v1/embeddings", {"model": "ls-emb", "input": ["a GPU box", "hi"]},
                         server.api_key)
     assert status == 200
     assert [len(d["embedding"]) for d in out["data"]] == [640, 640]
@@ -96,5 +81,5 @@ def test_vulkan_build_serves_on_lavapipe_with_the_seed_flags(core_factory):
     assert "using device Vulkan0 (llvmpipe" in log
     assert f"offloaded {server.plan.settings.n_gpu_layers}/" in log
     msg = {"model": "vk", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}
-    status, out = _post(f"{server.endpoint}/v1/chat/completions", msg, server.api_key)
+    status, out = post_json(f"{server.endpoint}/v1/chat/completions", msg, server.api_key)
     assert status == 200 and out["usage"]["completion_tokens"] >= 1
