@@ -81,7 +81,7 @@ def test_gfx_target_missing_from_rocm_build_skips_rocm(gemma):
 def test_h100_gets_cuda(gemma):
     p = make(gemma, [H100])
     assert p.backend == "llama-server-cuda"
-    assert p.env == {"CUDA_VISIBLE_DEVICES": "0"}
+    assert p.env == {"CUDA_VISIBLE_DEVICES": "0", "CUDA_DEVICE_ORDER": "PCI_BUS_ID"}
     assert "backend-nvidia" in rules(p)
 
 

@@ -58,6 +58,11 @@ def render_plan(plan: LaunchPlan) -> str:
             f"  memory:   GPU {gib(m.gpu_total)}, host {gib(m.host_total)} "
             f"(weights {gib(m.weights_gpu + m.weights_cpu)}, KV {gib(m.kv_cache)}, compute {gib(m.compute)})"
         )
+        if m.per_gpu:
+            cards = ", ".join(
+                f"GPU {i} {gib(b)} of {gib(f)} free" for i, b, f in zip(plan.gpus, m.per_gpu, m.per_gpu_budget, strict=False)
+            )
+            lines.append(f"  per GPU:  {cards} ({s.split_mode} split)")
     if plan.fallbacks:
         lines.append(f"  fallback: {' -> '.join(plan.fallbacks)}")
     if plan.env:

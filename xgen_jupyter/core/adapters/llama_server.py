@@ -83,9 +83,13 @@ class LlamaServerAdapter(BackendAdapter):
 
     def env(self, settings: EngineSettings, gpus: tuple[int, ...]) -> dict[str, str]:
         var = _DEVICE_ENV.get(self.device)
-        if var and gpus:
-            return {var: ",".join(str(g) for g in gpus)}
-        return {}
+        if not (var and gpus):
+            return {}
+        env = {var: ",".join(str(g) for g in gpus)}
+        if self.device == "cuda":
+            # Our indices are NVML's, in PCI bus order; CUDA's default order is fastest first.
+            env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
+        return env
 
     def progress(self, line: str) -> Progress | None:
         if "loading model" in line:

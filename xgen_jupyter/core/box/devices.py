@@ -48,8 +48,9 @@ def claims_for(plan: LaunchPlan, report: HardwareReport, margin: float) -> list[
         return out
     gpus = [g for g in report.gpus if g.index in plan.gpus]
     if gpus and mem.gpu_total > 0:
-        share = mem.gpu_total // len(gpus)  # layer split: about even across the cards it uses
-        out += [_gpu_claim(g, share, margin) for g in gpus]
+        # A split plan says what each card takes; otherwise the one card takes it all.
+        per = dict(zip(plan.gpus, mem.per_gpu, strict=True)) if mem.per_gpu else {}
+        out += [_gpu_claim(g, per.get(g.index, mem.gpu_total // len(gpus)), margin) for g in gpus]
     cpu = report.cpu
     if mem.host_total > 0 and cpu.memory_total > 0:
         used = max(0, cpu.memory_total - cpu.memory_available)

@@ -134,6 +134,21 @@ def compute_bytes(
     Checked on CPU here: gemma-3-270m, ubatch 512, -c 4096 -> 514.5 MiB measured (logits
     dominate); -c 131072 without flash attention -> 1291.8 MiB measured.
     """
+    out, attn = compute_parts(facts, n_ctx, n_parallel, n_ubatch, flash_attn, n_outputs, per_seq_attention)
+    return max(out, attn)
+
+
+def compute_parts(
+    facts: ModelFacts,
+    n_ctx: int,
+    n_parallel: int,
+    n_ubatch: int,
+    flash_attn: bool,
+    n_outputs: int | None = None,
+    per_seq_attention: bool = False,
+) -> tuple[int, int]:
+    """The two moments of :func:`compute_bytes`, (output, attention): a split across GPUs puts
+    the attention peak on every card with blocks and the output peak on the head's card."""
     ub = n_ubatch
     rows_out = ub if n_outputs is None else min(ub, max(1, n_outputs))
     out = rows_out * facts.vocab_size * 4 + OUT_ROWS * ub * facts.n_embd * 4
@@ -146,7 +161,7 @@ def compute_bytes(
         attn = ub * (n_kv + (n_kv_swa if facts.swa_layers else 0)) * 2 + rows
     else:
         attn = ub * n_kv * facts.n_head * 4 + ub * (n_kv + (n_kv_swa if facts.swa_layers else 0)) * 4 + rows
-    return max(out, attn)
+    return out, attn
 
 
 def normalize_ngl(facts: ModelFacts, n_gpu_layers: int) -> int:

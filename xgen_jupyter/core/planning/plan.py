@@ -39,6 +39,11 @@ class MemoryEstimate:
     host_total: int
     #: Free bytes the plan was fitted to (None on CPU-only plans).
     budget: int | None = None
+    #: A plan split across GPUs: bytes on each card, in the order of ``LaunchPlan.gpus``
+    #: (empty for a single GPU, where ``gpu_total`` is that card's share).
+    per_gpu: tuple[int, ...] = ()
+    #: ... and the free bytes each card was fitted to.
+    per_gpu_budget: tuple[int, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

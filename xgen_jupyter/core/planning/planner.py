@@ -6,8 +6,9 @@ from dataclasses import fields
 from typing import Any
 
 from ..adapters.catalog import make_adapter
+from ..errors import RequestError
 from ..hardware.types import GPUInfo
-from . import memory
+from . import memory, split
 from .choice import choose_backend, device_of, engine_of
 from .context import GiB, PlanInputs, RuleCtx
 from .plan import EngineSettings, LaunchPlan, MemoryEstimate, Reason
@@ -51,7 +52,9 @@ def _apply_rules(ctx: RuleCtx, values: dict[str, Any], user: dict[str, Any]) -> 
         values.update({k: v for k, v in wanted.items() if k not in user})
         if clash:
             mine = ", ".join(f"{k}={user[k]!r}" for k in clash)
-            reasons.append(Reason(rule.id, f"kept your {mine}", f"rule suggests {rule.effect}: {rule.why}", "warning"))
+            reasons.append(
+                Reason(rule.id, f"kept your {mine}", f"rule suggests {rule.effect}: {rule.why}", "warning")
+            )
         else:
             reasons.append(Reason(rule.id, rule.effect, rule.why))
     return reasons
@@ -64,10 +67,9 @@ def _cpu_vulkan_device(inp: PlanInputs) -> int | None:
     return None
 
 
-def _fit(inp: PlanInputs, ctx: RuleCtx, values: dict[str, Any], user: dict[str, Any]) -> tuple[MemoryEstimate, list[Reason]]:
-    facts, gpu = inp.facts, ctx.gpu
+def _fit_kw(ctx: RuleCtx, values: dict[str, Any]) -> dict[str, Any]:
     server = ctx.engine == "llama-server"
-    kw = dict(
+    return dict(
         n_parallel=values["n_parallel"], n_ubatch=values["n_ubatch"],
         cache_type_k=values.get("cache_type_k") or "f16", cache_type_v=values.get("cache_type_v") or "f16",
         device=ctx.device, flash_attn=_flash_attn_on(ctx, values.get("flash_attn", "auto")),
@@ -76,18 +78,39 @@ def _fit(inp: PlanInputs, ctx: RuleCtx, values: dict[str, Any], user: dict[str, 
         n_outputs=values["n_parallel"] if server and not ctx.embedding else None,
         per_seq_attention=server,
     )  # fmt: skip
-    if gpu is None or "n_gpu_layers" in user or ("n_gpu_layers" in values and values["n_gpu_layers"] == 0 and ctx.embedding and ctx.device == "rocm"):
-        # A CPU-type Vulkan device (lavapipe) has no memory of its own to fit: all layers go to it.
-        ngl = values.get("n_gpu_layers", 0) if gpu or ctx.device == "vulkan" else 0
-        values["n_gpu_layers"] = ngl
-        return memory.estimate(facts, n_ctx=values["n_ctx"], n_gpu_layers=ngl, **kw), []
+
+
+def _budget(inp: PlanInputs, gpu: GPUInfo) -> tuple[int, int]:
+    """(free bytes less the margin, the margin) on one card."""
     total = gpu.memory_total
     free = gpu.memory_free if gpu.memory_free is not None else total
     if gpu.integrated:
         # Shared memory: the GPU's pool is also the system's RAM.
         free = min(free, inp.hardware.cpu.memory_available)
     margin = max(512 * 1024**2, int(total * inp.gpu_margin))
-    budget = max(0, free - margin)
+    return max(0, free - margin), margin
+
+
+def _fit(
+    inp: PlanInputs, ctx: RuleCtx, values: dict[str, Any], user: dict[str, Any]
+) -> tuple[MemoryEstimate, list[Reason]]:
+    facts, gpu = inp.facts, ctx.gpu
+    kw = _fit_kw(ctx, values)
+    if (
+        gpu is None
+        or "n_gpu_layers" in user
+        or (
+            "n_gpu_layers" in values
+            and values["n_gpu_layers"] == 0
+            and ctx.embedding
+            and ctx.device == "rocm"
+        )
+    ):
+        # A CPU-type Vulkan device (lavapipe) has no memory of its own to fit: all layers go to it.
+        ngl = values.get("n_gpu_layers", 0) if gpu or ctx.device == "vulkan" else 0
+        values["n_gpu_layers"] = ngl
+        return memory.estimate(facts, n_ctx=values["n_ctx"], n_gpu_layers=ngl, **kw), []
+    budget, margin = _budget(inp, gpu)
     res = memory.fit(
         facts, budget_bytes=budget, n_ctx=values["n_ctx"], n_ctx_min=min(MIN_CTX, values["n_ctx"]),
         ctx_pinned="n_ctx" in user, **kw,
@@ -101,6 +124,97 @@ def _fit(inp: PlanInputs, ctx: RuleCtx, values: dict[str, Any], user: dict[str, 
     reasons = [Reason("memory-fit", what, why)]
     reasons += [Reason("memory-fit", "adjusted", n, "warning") for n in res.notes]
     return res.estimate, reasons
+
+
+def _split_gpus(ctx: RuleCtx) -> tuple[GPUInfo, ...]:
+    """Cards one engine may split over: llama-server on GPUs, dedicated cards only when the box
+    has any (llama.cpp itself skips integrated GPUs beside discrete ones)."""
+    if ctx.engine != "llama-server" or ctx.device == "cpu" or len(ctx.gpus) < 2:
+        return ()
+    cards = tuple(g for g in ctx.gpus if not g.integrated) or ctx.gpus
+    return cards if len(cards) > 1 else ()
+
+
+def _fit_split(
+    inp: PlanInputs,
+    ctx: RuleCtx,
+    values: dict[str, Any],
+    user: dict[str, Any],
+    gpus: tuple[GPUInfo, ...],
+    mode: str,
+) -> tuple[split.SplitFit, list[int]]:
+    budgets = [_budget(inp, g)[0] for g in gpus]
+    res = split.fit_split(
+        inp.facts, budgets=budgets, mode=mode, n_ctx=values["n_ctx"], n_ctx_min=min(MIN_CTX, values["n_ctx"]),
+        ctx_pinned="n_ctx" in user, tensor_split=values.get("tensor_split"), **_fit_kw(ctx, values),
+    )  # fmt: skip
+    return res, budgets
+
+
+def _plan_split(
+    inp: PlanInputs,
+    ctx: RuleCtx,
+    values: dict[str, Any],
+    user: dict[str, Any],
+    single: MemoryEstimate,
+    wanted_ctx: int,
+) -> tuple[MemoryEstimate, list[Reason], tuple[GPUInfo, ...]] | None:
+    """Split over several cards when the user asks for it, or when the best card alone cannot
+    hold every layer at the planned context and two or more cards together can."""
+    cards = _split_gpus(ctx)
+    mode = values.get("split_mode") or "none"
+    asked = "split_mode" in user and mode != "none"
+    if mode == "row" and ctx.device == "vulkan":
+        raise RequestError(
+            "split_mode row needs CUDA or ROCm: ggml's Vulkan backend has no row split",
+            "use split_mode layer (or leave it unset) on Vulkan",
+        )
+    if "n_gpu_layers" in user or (not asked and mode == "none" and "split_mode" in user) or not cards:
+        return None
+    trial = {**values, "n_ctx": wanted_ctx}
+    if asked:
+        chosen = cards
+        if values.get("tensor_split") and len(values["tensor_split"]) != len(chosen):
+            raise RequestError(
+                f"tensor_split has {len(values['tensor_split'])} values for {len(chosen)} GPUs",
+                f"give one share per GPU, e.g. [{', '.join('1' for _ in chosen)}]",
+            )
+        res, budgets = _fit_split(inp, ctx, trial, user, chosen, mode)
+    else:
+        if values["n_gpu_layers"] > inp.facts.n_layer and values["n_ctx"] >= wanted_ctx:
+            return None  # one card holds it all
+        mode = "layer"
+        # The fewest cards that hold every layer: each extra card adds a hop per token.
+        for k in range(2, len(cards) + 1):
+            chosen = cards[:k]
+            res, budgets = _fit_split(inp, ctx, trial, user, chosen, mode)
+            if res.fits and res.n_gpu_layers > inp.facts.n_layer and res.n_ctx >= wanted_ctx:
+                break
+        if not res.fits or (res.n_gpu_layers, res.n_ctx) <= (values["n_gpu_layers"], values["n_ctx"]):
+            return None  # splitting gains nothing: keep the single-card plan
+    if not res.fits:
+        return None
+    values.update(split_mode=mode, tensor_split=values.get("tensor_split") or res.tensor_split,
+                  n_gpu_layers=res.n_gpu_layers, n_ctx=res.n_ctx)  # fmt: skip
+    shares = ", ".join(
+        f"GPU {g.index}: {_gib(p)} of {_gib(b)} GiB"
+        for g, p, b in zip(chosen, res.split.per_gpu, budgets, strict=True)
+    )
+    ts = ",".join(f"{x:g}" for x in values["tensor_split"])
+    what = f"--split-mode {mode} --tensor-split {ts} over GPUs {','.join(str(g.index) for g in chosen)}"
+    if asked:
+        why = f"you asked for split_mode={mode}; planned per card ({shares})"
+    else:
+        need = memory.estimate(inp.facts, n_ctx=wanted_ctx, n_gpu_layers=-1, **_fit_kw(ctx, trial)).gpu_total
+        why = (
+            f"every layer with a {wanted_ctx}-token context needs {_gib(need)} GiB and the best card has "
+            f"{_gib(single.budget or 0)} GiB free; split by blocks, in proportion to free memory ({shares})"
+        )
+    if mode == "row" and not asked:
+        why += "; rows split every matrix"
+    reasons = [Reason("multi-gpu-split", what, why)]
+    reasons += [Reason("multi-gpu-split", "adjusted", n, "warning") for n in res.notes]
+    return res.split.estimate, reasons, chosen
 
 
 def _flash_attn_on(ctx: RuleCtx, mode: str) -> bool:
@@ -126,9 +240,15 @@ def plan(inp: PlanInputs) -> LaunchPlan:
         if lava is not None:
             # ggml skips CPU-type Vulkan devices unless they are named explicitly.
             env_extra["GGML_VK_VISIBLE_DEVICES"] = str(lava)
-            reasons.append(Reason("vulkan-cpu-device", f"Vulkan device {lava} (CPU type), -ngl {inp.facts.n_layer + 1}",
-                                  "no Vulkan GPU here; ggml uses a CPU-type device only when named, and it "
-                                  "shares system RAM, so every layer goes to it", "warning"))
+            reasons.append(
+                Reason(
+                    "vulkan-cpu-device",
+                    f"Vulkan device {lava} (CPU type), -ngl {inp.facts.n_layer + 1}",
+                    "no Vulkan GPU here; ggml uses a CPU-type device only when named, and it "
+                    "shares system RAM, so every layer goes to it",
+                    "warning",
+                )
+            )
     ctx = RuleCtx(inp, backend, engine, device, gpus)
     req = inp.request
     user = {k: v for k in req.user_set() if k in _SETTING_FIELDS and (v := getattr(req, k)) is not None}
@@ -140,24 +260,42 @@ def plan(inp: PlanInputs) -> LaunchPlan:
     if engine == "llama-server" and values["n_parallel"] > 1 and "n_ctx" not in user:
         # llama-server's -c is shared by its slots: give each slot the default context.
         values["n_ctx"] *= values["n_parallel"]
-        reasons.append(Reason("ctx-per-slot", f"--ctx-size {values['n_ctx']}",
-                              f"{values['n_ctx'] // values['n_parallel']} tokens for each of {values['n_parallel']} slots; "
-                              "llama-server divides -c among its slots"))
+        reasons.append(
+            Reason(
+                "ctx-per-slot",
+                f"--ctx-size {values['n_ctx']}",
+                f"{values['n_ctx'] // values['n_parallel']} tokens for each of {values['n_parallel']} slots; "
+                "llama-server divides -c among its slots",
+            )
+        )
     # llama-server gives each slot n_ctx / n_parallel tokens: that is what must stay within training.
     per_seq = req.n_ctx // values["n_parallel"] if req.n_ctx and engine == "llama-server" else req.n_ctx
     if per_seq and inp.facts.n_ctx_train and per_seq > inp.facts.n_ctx_train:
-        reasons.append(Reason("ctx-beyond-training", f"kept your n_ctx={req.n_ctx}",
-                              f"each request may use {per_seq} tokens but the model was trained for "
-                              f"{inp.facts.n_ctx_train}; quality drops past it", "warning"))
+        reasons.append(
+            Reason(
+                "ctx-beyond-training",
+                f"kept your n_ctx={req.n_ctx}",
+                f"each request may use {per_seq} tokens but the model was trained for "
+                f"{inp.facts.n_ctx_train}; quality drops past it",
+                "warning",
+            )
+        )
     if engine == "vllm":
         values.setdefault("max_model_len", values["n_ctx"])
         if device != "cpu":
             values.setdefault("gpu_memory_utilization", 0.9)
             values.setdefault("tensor_parallel_size", 1)
+    wanted_ctx = values["n_ctx"]
     estimate, fit_reasons = _fit(inp, ctx, values, user) if engine != "vllm" else (None, [])
     reasons += fit_reasons
-    if engine != "vllm" and gpus and values["n_gpu_layers"] > 0:
-        gpus = gpus[:1] if not values.get("split_mode") or values["split_mode"] == "none" else gpus
+    multi = _plan_split(inp, ctx, values, user, estimate, wanted_ctx) if estimate is not None else None
+    if multi is not None:
+        estimate, split_reasons, gpus = multi
+        # The single-card fit's notes no longer hold: the split has its own.
+        reasons = [r for r in reasons if r.rule != "memory-fit"] + split_reasons
+    elif engine != "vllm" and gpus and values["n_gpu_layers"] > 0:
+        gpus = gpus[:1]
+        values.pop("tensor_split", None)
     settings = EngineSettings(**{k: v for k, v in values.items() if k in _SETTING_FIELDS})
     adapter = make_adapter(inp.backends[backend])
     gpu_ids = tuple(g.index for g in gpus) if values["n_gpu_layers"] or engine == "vllm" else ()

@@ -1,0 +1,299 @@
+"""One model across several GPUs of a box: llama.cpp's ``--split-mode layer`` and ``row``.
+
+How llama.cpp (b11434, the engine xgen builds) places a split model, mirrored here:
+
+* ``-ngl N`` offloads the output head first, then the last ``N - 1`` blocks; block ``il`` (the
+  head counts as block ``n_layer``) goes to the first device whose cumulative share of
+  ``--tensor-split`` exceeds ``(il - first) / N`` (``llama_model::load_tensors``).
+* ``layer``: each device holds its blocks' weights, their KV cache and a compute buffer for
+  them; the head's device also holds the logits. With every layer on GPUs the scheduler runs a
+  pipeline and keeps ``PIPELINE_COPIES`` copies of each device's inputs.
+* ``row``: blocks (so KV cache and compute) are placed as above, but every matrix is cut by
+  rows across all devices in the ``--tensor-split`` proportions, so weights spread evenly.
+
+xgen passes ``--tensor-split`` as whole block counts (``17,16``), which makes llama.cpp's
+float comparison land exactly on the planned boundaries.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from ..models.facts import ModelFacts
+from .memory import (
+    BLAS_WORKSPACE_NO_FA,
+    DEVICE_OVERHEAD,
+    OUT_ROWS,
+    GiB,
+    _pad,
+    compute_parts,
+    kv_cells,
+    layer_kv_bytes_per_cell,
+    normalize_ngl,
+)
+from .plan import MemoryEstimate
+
+#: ggml's GGML_SCHED_MAX_COPIES: input copies kept per device when layers run as a pipeline.
+PIPELINE_COPIES = 4
+
+
+def _f32(x: float) -> float:
+    return float(struct.unpack("f", struct.pack("f", x))[0])
+
+
+def layer_devices(n_layer: int, n_gpu_layers: int, shares: Sequence[float]) -> list[int | None]:
+    """The device of each block and, last, of the output head (None: the CPU), computed in
+    float32 as llama.cpp does so that boundaries fall where the engine puts them."""
+    n_dev = len(shares)
+    ngl = max(0, min(n_gpu_layers, n_layer + 1))
+    if n_dev == 0 or ngl == 0:
+        return [None] * (n_layer + 1)
+    cum: list[float] = []
+    total = 0.0
+    for s in shares:
+        total = _f32(total + _f32(s))
+        cum.append(total)
+    cum = [_f32(c / total) for c in cum] if total > 0 else [_f32((i + 1) / n_dev) for i in range(n_dev)]
+    first = n_layer + 1 - ngl
+    out: list[int | None] = []
+    for il in range(n_layer + 1):
+        if il < first:
+            out.append(None)
+            continue
+        x = _f32((il - first) / ngl)
+        dev = next((i for i, c in enumerate(cum) if c > x), n_dev - 1)  # std::upper_bound
+        out.append(dev)
+    return out
+
+
+@dataclass(frozen=True)
+class SplitEstimate:
+    per_gpu: tuple[int, ...]
+    #: Blocks per device; the output head counts as one on the last device that has any.
+    layers: tuple[int, ...]
+    estimate: MemoryEstimate
+    #: Per device: what does not move with the blocks (compute buffers, runtime overhead).
+    fixed: tuple[int, ...] = ()
+
+
+def estimate_split(
+    facts: ModelFacts,
+    *,
+    shares: Sequence[float],
+    mode: str = "layer",
+    n_ctx: int,
+    n_parallel: int = 1,
+    n_gpu_layers: int = -1,
+    n_ubatch: int = 512,
+    cache_type_k: str = "f16",
+    cache_type_v: str = "f16",
+    device: str = "cuda",
+    flash_attn: bool = False,
+    n_outputs: int | None = None,
+    per_seq_attention: bool = False,
+    budgets: Sequence[int] = (),
+) -> SplitEstimate:
+    """Bytes on each device and on the host for one engine split over ``len(shares)`` GPUs."""
+    n_dev = len(shares)
+    ngl = normalize_ngl(facts, n_gpu_layers)
+    where = layer_devices(facts.n_layer, ngl, shares)
+    total_share = sum(shares) or 1.0
+    frac = [s / total_share for s in shares]
+    weights, kv, comp = [0] * n_dev, [0] * n_dev, [0] * n_dev
+    w_cpu, kv_cpu = facts.non_layer_bytes, 0
+
+    def place(nbytes: int, dev: int | None) -> None:
+        if mode == "row":
+            for j in range(n_dev):
+                weights[j] += int(nbytes * frac[j])
+        else:
+            weights[dev or 0] += nbytes
+
+    for il in range(facts.n_layer):
+        dev = where[il]
+        b = kv_cells(facts, il, n_ctx, n_parallel, n_ubatch) * layer_kv_bytes_per_cell(
+            facts, il, cache_type_k, cache_type_v
+        )
+        if dev is None:
+            w_cpu += facts.layer_bytes[il]
+            kv_cpu += b
+        else:
+            place(facts.layer_bytes[il], dev)
+            kv[dev] += b
+    head = where[facts.n_layer]
+    if head is not None:
+        place(facts.output_bytes, head)
+        if not facts.output_tied:
+            w_cpu -= facts.output_bytes  # a separate head moves; a tied one is copied
+    out, attn = compute_parts(facts, n_ctx, n_parallel, n_ubatch, flash_attn, n_outputs, per_seq_attention)
+    hosts = [any(d == j for d in where[: facts.n_layer]) for j in range(n_dev)]
+    pipeline = mode == "layer" and n_dev > 1 and ngl > facts.n_layer
+    n_kv = _pad(n_ctx // n_parallel if per_seq_attention and n_parallel > 1 else n_ctx)
+    pipe_inputs = n_ubatch * facts.n_embd * 4 + n_ubatch * n_kv * (2 if flash_attn else 4)
+    overhead = DEVICE_OVERHEAD.get(device, DEVICE_OVERHEAD["cuda"])
+    if not flash_attn:
+        overhead += BLAS_WORKSPACE_NO_FA.get(device, 0)
+    per_gpu: list[int] = []
+    fixed: list[int] = []
+    for j in range(n_dev):
+        c = attn if hosts[j] else 0
+        if head == j:
+            c = max(c, out)
+        if pipeline:
+            c += PIPELINE_COPIES * pipe_inputs
+        comp[j] = c
+        used = weights[j] or kv[j] or c
+        fixed.append(c + (overhead if used else 0))
+        per_gpu.append(weights[j] + kv[j] + fixed[j])
+    any_cpu_block = any(d is None for d in where[: facts.n_layer])
+    comp_cpu = (
+        max(out, attn)
+        if any_cpu_block
+        else OUT_ROWS * n_ubatch * facts.n_embd * 4 + n_ubatch * _pad(n_ctx) * 4
+    )
+    est = MemoryEstimate(
+        weights_gpu=sum(weights), weights_cpu=w_cpu, kv_cache=sum(kv) + kv_cpu,
+        compute=sum(comp) + comp_cpu, overhead=sum(overhead for p in per_gpu if p),
+        gpu_total=sum(per_gpu), host_total=w_cpu + kv_cpu + comp_cpu,
+        budget=sum(budgets) if budgets else None, per_gpu=tuple(per_gpu), per_gpu_budget=tuple(budgets),
+    )  # fmt: skip
+    layers = tuple(sum(1 for d in where if d == j) for j in range(n_dev))
+    return SplitEstimate(tuple(per_gpu), layers, est, tuple(fixed))
+
+
+@dataclass(frozen=True)
+class SplitFit:
+    #: ``--tensor-split`` values: whole block counts per device (the head counted last).
+    tensor_split: tuple[float, ...]
+    n_gpu_layers: int
+    n_ctx: int
+    split: SplitEstimate
+    notes: list[str] = field(default_factory=list)
+    fits: bool = True
+
+
+def _gib(n: int) -> str:
+    return f"{n / GiB:.1f} GiB"
+
+
+def _counts(costs: Sequence[int], capacity: Sequence[int]) -> list[int]:
+    """Contiguous block counts per device, each device's share of the bytes proportional to
+    its room (llama.cpp's own default splits by free memory too, so cards fill evenly)."""
+    n_dev, n = len(capacity), len(costs)
+    room = [max(c, 1) for c in capacity]
+    total_cost, total_room = sum(costs) or 1, sum(room)
+    counts, start, acc_room = [], 0, 0
+    for j in range(n_dev - 1):
+        acc_room += room[j]
+        target = total_cost * acc_room / total_room
+        acc, end = sum(costs[:start]), start
+        while end < n and acc + costs[end] / 2 <= target:
+            acc += costs[end]
+            end += 1
+        counts.append(end - start)
+        start = end
+    counts.append(n - start)
+    return counts
+
+
+def fit_split(
+    facts: ModelFacts,
+    *,
+    budgets: Sequence[int],
+    mode: str = "layer",
+    n_ctx: int,
+    n_ctx_min: int = 2048,
+    ctx_pinned: bool = False,
+    tensor_split: Sequence[float] | None = None,
+    n_parallel: int = 1,
+    n_ubatch: int = 512,
+    cache_type_k: str = "f16",
+    cache_type_v: str = "f16",
+    device: str = "cuda",
+    flash_attn: bool = False,
+    n_outputs: int | None = None,
+    per_seq_attention: bool = False,
+) -> SplitFit:
+    """Largest offload (then largest context, never below ``n_ctx_min`` nor a pinned one) whose
+    share fits every card's budget. ``tensor_split`` given by the user is kept as it is."""
+    n_dev = len(budgets)
+
+    def est(shares: Sequence[float], ngl: int, ctx: int) -> SplitEstimate:
+        return estimate_split(
+            facts, shares=shares, mode=mode, n_ctx=ctx, n_gpu_layers=ngl, budgets=budgets, n_parallel=n_parallel,
+            n_ubatch=n_ubatch, cache_type_k=cache_type_k, cache_type_v=cache_type_v, device=device,
+            flash_attn=flash_attn, n_outputs=n_outputs, per_seq_attention=per_seq_attention,
+        )  # fmt: skip
+
+    def shares_for(ngl: int, ctx: int) -> tuple[float, ...]:
+        if tensor_split:
+            return tuple(tensor_split)
+        if mode == "row":
+            # Rows follow the shares, so weights spread by room (in tenths of a GiB, a
+            # readable --tensor-split); blocks and their KV follow the same shares.
+            return tuple(max(round(b / GiB, 1), 0.1) for b in budgets)
+        # Each block costs its weights and KV; the room for blocks is the budget less the
+        # card's fixed costs (compute, runtime), measured on an even probe split.
+        probe = est((1.0,) * n_dev, ngl, ctx)
+        costs = [
+            facts.output_bytes
+            if il == facts.n_layer
+            else facts.layer_bytes[il]
+            + kv_cells(facts, il, ctx, n_parallel, n_ubatch)
+            * layer_kv_bytes_per_cell(facts, il, cache_type_k, cache_type_v)
+            for il in range(facts.n_layer + 1 - ngl, facts.n_layer + 1)
+        ]
+        room = [b - f for b, f in zip(budgets, probe.fixed, strict=True)]
+        return _repair(_counts(costs, room), ngl, ctx)
+
+    def _repair(counts: list[int], ngl: int, ctx: int) -> tuple[float, ...]:
+        # Rounding to whole blocks can tip a card over: move single blocks to a neighbour with room.
+        for _ in range(2 * n_dev):
+            cur = est(tuple(map(float, counts)), ngl, ctx)
+            overs = [j for j in range(n_dev) if cur.per_gpu[j] > budgets[j]]
+            if not overs:
+                break
+            j = overs[0]
+            slack = [budgets[i] - cur.per_gpu[i] for i in range(n_dev)]
+            nbrs = [i for i in (j - 1, j + 1) if 0 <= i < n_dev and slack[i] > 0 and counts[j] > 1]
+            if not nbrs:
+                break
+            i = max(nbrs, key=lambda k: slack[k])
+            counts[j] -= 1
+            counts[i] += 1
+        return tuple(map(float, counts))
+
+    def over(s: SplitEstimate) -> bool:
+        return any(p > b for p, b in zip(s.per_gpu, budgets, strict=True))
+
+    all_layers = facts.n_layer + 1
+    notes: list[str] = []
+    ctx = n_ctx
+    floor = n_ctx if ctx_pinned else min(n_ctx, n_ctx_min)
+    sh = shares_for(all_layers, ctx)
+    cur = est(sh, all_layers, ctx)
+    full_need = cur.estimate.gpu_total
+    while over(cur) and ctx > floor:
+        ctx = max(ctx // 2, floor)
+        sh = shares_for(all_layers, ctx)
+        cur = est(sh, all_layers, ctx)
+    if not over(cur):
+        if ctx < n_ctx:
+            notes.append(
+                f"Context reduced from {n_ctx} to {ctx} tokens so that all {facts.n_layer} layers fit "
+                f"on {n_dev} GPUs ({_gib(full_need)} needed at {n_ctx}, {_gib(sum(budgets))} available)."
+            )
+        return SplitFit(sh, all_layers, ctx, cur, notes)
+    for ngl in range(facts.n_layer, 0, -1):
+        sh = shares_for(ngl, ctx)
+        cur = est(sh, ngl, ctx)
+        if not over(cur):
+            notes.append(
+                f"{all_layers - ngl} of {facts.n_layer} layers run on the CPU because the model needs "
+                f"{_gib(full_need)} and the {n_dev} GPUs have {_gib(sum(budgets))}; generation will be slower."
+            )
+            return SplitFit(sh, ngl, ctx, cur, notes)
+    notes.append(f"Even one layer per GPU does not fit the {n_dev} GPUs' {_gib(sum(budgets))}.")
+    return SplitFit(sh, 0, ctx, cur, notes, fits=False)
