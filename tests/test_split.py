@@ -151,7 +151,7 @@ def test_busy_cards_get_an_automatic_layer_split() -> None:
     m = p.memory
     assert len(m.per_gpu) == 2 and all(u <= b for u, b in zip(m.per_gpu, m.per_gpu_budget, strict=True))
     why = next(r for r in p.reasons if r.rule == "multi-gpu-split")
-    assert "32768-token context needs" in why.why and "best card has 9.0 GiB" in why.why and "GPU 1:" in why.why
+    assert "32768-token context needs" in why.why and "best card can give 9.0 GiB" in why.why and "GPU 1:" in why.why
     assert "memory-fit" not in {r.rule for r in p.reasons}
     assert "per GPU:  GPU 1" in render_plan(p)
 

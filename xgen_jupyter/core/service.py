@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +22,7 @@ from .box.idle import Janitor
 from .box.registry import BoxRegistry
 from .config import CoreConfig
 from .errors import XGenError
-from .hardware.chain import detect_hardware
+from .hardware.chain import detect_hardware, sample_gpus
 from .hardware.types import HardwareReport
 from .models.inspect import inspect_model
 from .models.resolve import list_models, resolve_model
@@ -47,6 +48,8 @@ class XGenCore:
     ) -> None:
         self.config = config or CoreConfig()
         self._hardware = hardware or (lambda refresh: detect_hardware(refresh=refresh))
+        # Plans fit into the memory free now: on a shared box other processes come and go.
+        self._sample_free = hardware is None
         self._backends: dict[str, BackendInstall] | None = None
         self._lock = threading.Lock()
         self.manager = ProcessManager(
@@ -70,6 +73,7 @@ class XGenCore:
             self.cluster = self.manager = ClusterManager(self, self.config)
             if hardware is None:
                 self._hardware = self.cluster.hardware
+                self._sample_free = False
         # The shared box: reserve memory box-wide before any engine starts (core/box).
         self.registry: BoxRegistry | None = None
         if self.config.shared_dir not in (None, "") and self.cluster is None:  # "": off, as in c.XGen
@@ -115,6 +119,8 @@ class XGenCore:
             if s.state in ACTIVE and s.name != name
         )
         hardware = self.hardware()
+        if self._sample_free and hardware.gpus:
+            hardware = replace(hardware, gpus=tuple(sample_gpus()))
         if self.registry is not None:  # fit into what other users' reservations leave free
             hardware = adjusted(hardware, self.registry.held(exclude=name or name_for(request)))
         inputs = PlanInputs(

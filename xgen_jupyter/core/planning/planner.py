@@ -207,8 +207,8 @@ def _plan_split(
     else:
         need = memory.estimate(inp.facts, n_ctx=wanted_ctx, n_gpu_layers=-1, **_fit_kw(ctx, trial)).gpu_total
         why = (
-            f"every layer with a {wanted_ctx}-token context needs {_gib(need)} GiB and the best card has "
-            f"{_gib(single.budget or 0)} GiB free; split by blocks, in proportion to free memory ({shares})"
+            f"every layer with a {wanted_ctx}-token context needs {_gib(need)} GiB and the best card can give "
+            f"{_gib(single.budget or 0)} GiB (free less the margin); split by blocks, in proportion to free memory ({shares})"
         )
     if mode == "row" and not asked:
         why += "; rows split every matrix"
