@@ -58,10 +58,13 @@ def test_layer_split_moves_blocks_and_keeps_totals() -> None:
     block = L8B.layer_bytes[0]
     kv_layer = 8192 * 8 * 128 * 2 * 2  # cells * kv heads * head dim * (K+V) * f16 = 32 MiB
     out, attn = memory.compute_parts(L8B, 8192, 1, 512, True, 1, True)
-    pipe = PIPELINE_COPIES * (512 * 4096 * 4 + 512 * 8192 * 2)  # hidden state f32 + f16 mask, 4 copies
+    graph = max(out, attn)  # each card reserves the whole graph's peak (measured on two H200s)
+    hidden, mask = 512 * 4096 * 4, 512 * 8192 * 2  # f32 hidden state, f16 mask (flash attention)
+    pipe = (PIPELINE_COPIES - 1) * (hidden + mask)  # 3 extra input copies on each card...
+    first = (PIPELINE_COPIES - 1) * 3 * hidden  # ... and 3 x 3 hidden-state copies on the first
     ovh = memory.DEVICE_OVERHEAD["cuda"]
-    assert s.per_gpu[0] == 17 * (block + kv_layer) + attn + pipe + ovh
-    assert s.per_gpu[1] == 15 * (block + kv_layer) + L8B.output_bytes + max(out, attn) + pipe + ovh
+    assert s.per_gpu[0] == 17 * (block + kv_layer) + graph + pipe + first + ovh
+    assert s.per_gpu[1] == 15 * (block + kv_layer) + L8B.output_bytes + graph + pipe + ovh
     e = s.estimate
     assert e.weights_gpu == single.weights_gpu and e.kv_cache == single.kv_cache
     assert e.per_gpu == s.per_gpu and e.gpu_total == sum(s.per_gpu)
@@ -80,6 +83,17 @@ def test_row_split_spreads_weights_and_keeps_kv_with_blocks() -> None:
     assert abs(s.per_gpu[1] - fixed1 - (15 * 8192 * 8 * 128 * 4) - w_total / 2) <= 40
     # No pipeline copies in row mode.
     assert sum(s.fixed) < sum(layer.fixed)
+
+
+def test_tensor_split_cuts_weights_and_kv_and_every_card_runs_the_graph() -> None:
+    s = estimate_split(L8B, shares=[3, 1], mode="tensor", **kw())
+    w_total = sum(L8B.layer_bytes) + L8B.output_bytes
+    kv_total = 32 * 8192 * 8 * 128 * 4
+    out, attn = memory.compute_parts(L8B, 8192, 1, 512, True, 1, True)
+    fixed = max(out, attn) + memory.DEVICE_OVERHEAD["cuda"]
+    assert s.fixed == (fixed, fixed)
+    assert abs(s.per_gpu[0] - fixed - 0.75 * (w_total + kv_total)) <= 80
+    assert abs(s.per_gpu[1] - fixed - 0.25 * (w_total + kv_total)) <= 80
 
 
 def test_fit_split_70b_on_two_24_gib_cards() -> None:
@@ -124,10 +138,12 @@ def xtx(i: int) -> GPUInfo:  # the dual RX 7900 XTX box of shared/devices
     return GPUInfo(i, "Radeon RX 7900 XTX", "amd", 24 * GiB, 23 * GiB, "gfx1100", None, "RDNA", False, source="rocminfo")
 
 
-def make(facts, gpus, backends=("llama-server-cuda", "llama-server-rocm", "llama-server-vulkan", "llama-server-cpu"), **req):
+def make(facts, gpus, backends=("llama-server-cuda", "llama-server-rocm", "llama-server-vulkan", "llama-server-cpu"),
+         flags=frozenset(), **req):  # fmt: skip
     from xgen_jupyter.core.adapters.catalog import BackendInstall
 
-    inst = {b: BackendInstall(b, b in backends, f"/opt/{b}" if b in backends else None) for b in BACKENDS}
+    inst = {b: BackendInstall(b, b in backends, f"/opt/{b}" if b in backends else None, flags=frozenset(flags))
+            for b in BACKENDS}  # fmt: skip
     report = HardwareReport("test", tuple(gpus), CPU, ())
     return plan(PlanInputs(report, facts, parse_request({"model": "default", **req}), inst, "m"))
 
@@ -213,3 +229,40 @@ def test_three_cards_use_the_fewest_that_hold_it() -> None:
     big = llama_shaped(80, 8192, 64, 8, 28672)
     p = make(big, [h100(0, 30), h100(1, 30), h100(2, 30)])
     assert len(p.gpus) == 2 and p.settings.split_mode == "layer"
+
+
+# b11434's --help: `-sm, --split-mode {none,layer,row,tensor}`; its CUDA build refuses row at load.
+B11434 = {"--split-mode", "--split-mode=none", "--split-mode=layer", "--split-mode=row", "--split-mode=tensor"}
+
+
+def test_row_on_a_build_that_replaced_it_is_refused_with_the_fix() -> None:
+    with pytest.raises(RequestError) as e:
+        make(L8B, [h100(0, 79), h100(1, 79)], flags=B11434, split_mode="row")
+    assert "no row split on CUDA" in e.value.message and "use split_mode tensor" in str(e.value.hint)
+
+
+def test_tensor_split_on_a_build_that_has_it() -> None:
+    p = make(L8B, [h100(0, 79), h100(1, 79)], flags=B11434, split_mode="tensor")
+    assert "--split-mode tensor" in " ".join(p.argv) and p.gpus == (0, 1)
+    a, b = p.memory.per_gpu
+    assert abs(a - b) < 0.02 * a  # equal cards, equal shares
+    with pytest.raises(RequestError, match="no tensor split"):
+        make(L8B, [h100(0, 79), h100(1, 79)], flags={"--split-mode", "--split-mode=row"}, split_mode="tensor")
+
+
+def test_engine_refusing_row_is_named_not_blamed_on_the_model() -> None:
+    from xgen_jupyter.core.process.causes import classify
+
+    log = "E llama_model_load: error loading model: device CUDA0 does not support split buffers\nfailed to load model"
+    c = classify(log, 1)
+    assert c.id == "no-row-split" and "split_mode layer" in c.summary and not c.engine_fault
+
+
+def test_help_choices_become_flags(tmp_path) -> None:
+    from xgen_jupyter.core.adapters.catalog import _help_flags
+
+    fake = tmp_path / "llama-server"
+    fake.write_text("#!/bin/sh\necho '-sm,   --split-mode {none,layer,row,tensor}   how to split'\necho '--fit [on|off]'\n")
+    fake.chmod(0o755)
+    flags = _help_flags(str(fake))
+    assert {"--split-mode", "--fit", "--split-mode=tensor", "--split-mode=row"} <= flags

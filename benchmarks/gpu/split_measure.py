@@ -4,9 +4,11 @@ Cases (each loaded through XGenCore, so through the planner and the ProcessManag
 
 one    xgen's automatic plan on idle cards (the model fits one card: no split expected)
 layer  ``split_mode=layer``: xgen picks ``--tensor-split`` (whole blocks per card)
-row    ``split_mode=row``: every matrix cut by rows in proportion to free memory
-busy   both cards made busy by other processes (cudaMalloc fillers leaving ``--busy-free`` GiB
-       each), then xgen's automatic plan: no card alone holds the model, so xgen splits it
+layer-b ``split_mode=layer`` with 24576 tokens, 3 slots, no flash attention (a new case)
+tensor ``split_mode=tensor``: matrices and KV cut across both cards (b11434, experimental)
+row    ``split_mode=row``: b11434's CUDA build has none; xgen refuses it before starting
+busy   both cards made busy by other processes (cudaMalloc fillers leaving xgen's margin plus
+       ``--busy-budget`` GiB on each), then xgen's automatic plan: no card alone holds the model, so xgen splits it
 engine llama-server's own defaults (no xgen): ``-m MODEL`` only (``--fit on``, split by
        free memory), for comparison
 
@@ -48,8 +50,11 @@ FILLER = r"""
 import ctypes, sys, time
 lib = ctypes.CDLL(sys.argv[1])
 assert lib.cudaSetDevice(int(sys.argv[2])) == 0
+free, total = ctypes.c_size_t(), ctypes.c_size_t()
+lib.cudaFree(None)  # create the context first, so what is left free is exact
+lib.cudaMemGetInfo(ctypes.byref(free), ctypes.byref(total))
 p = ctypes.c_void_p()
-rc = lib.cudaMalloc(ctypes.byref(p), ctypes.c_size_t(int(sys.argv[3])))
+rc = lib.cudaMalloc(ctypes.byref(p), ctypes.c_size_t(max(0, free.value - int(sys.argv[3]))))
 print("ready" if rc == 0 else f"cudaMalloc failed {rc}", flush=True)
 time.sleep(3600)
 """
@@ -74,6 +79,9 @@ class Cards:
             i: sum(m for pid, m in procs.items() if pid not in base.get(i, {})) for i, procs in now.items()
         }
         return {i: m for i, m in out.items() if m}
+
+    def total(self) -> int:
+        return int(pynvml.nvmlDeviceGetMemoryInfo(self.h[0]).total)
 
     def free(self) -> list[int]:
         return [int(pynvml.nvmlDeviceGetMemoryInfo(h).free) for h in self.h]
@@ -230,15 +238,14 @@ def start_fillers(
     if lib is None:
         info["error"] = "no libcudart found"
         return procs, info
-    # The filler's own CUDA context takes ~0.5 GiB: ask for that much less.
-    for i, free in enumerate(cards.free()):
-        n = int(free - leave_gib * GiB - 512 * MiB)
+    for i in range(cards.n):
+        n = int(leave_gib * GiB)  # bytes the filler leaves free on its card
         with open(logdir / f"filler{i}.log", "wb") as err:
             p = subprocess.Popen([sys.executable, "-c", FILLER, lib, str(i), str(max(n, 0))],
                                  stdout=subprocess.PIPE, stderr=err, start_new_session=True)  # fmt: skip
         procs.append(p)
         line = p.stdout.readline().decode().strip() if p.stdout else ""
-        info[f"filler{i}"] = {"pid": p.pid, "bytes": n, "said": line}
+        info[f"filler{i}"] = {"pid": p.pid, "leaves_free": n, "said": line}
     time.sleep(0.5)
     info["free_after_mib"] = [f // MiB for f in cards.free()]
     return procs, info
@@ -261,13 +268,12 @@ def main() -> int:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--logdir", type=Path, required=True)
     p.add_argument("--deadline", type=float, default=time.time() + 3600)
-    p.add_argument("--cases", default="one,layer,row,busy,engine")
+    p.add_argument("--cases", default="one,layer,layer-b,tensor,row,busy,engine")
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--n-prompt", type=int, default=512)
     p.add_argument("--n-gen", type=int, default=128)
-    p.add_argument(
-        "--busy-free", type=float, default=10.0, help="GiB left free on each card in the busy case"
-    )
+    p.add_argument("--busy-budget", type=float, default=5.0,
+                   help="busy case: GiB each card keeps for xgen beyond its margin (free - margin)")  # fmt: skip
     args = p.parse_args()
     args.logdir.mkdir(parents=True, exist_ok=True)
     cards = Cards()
@@ -276,7 +282,14 @@ def main() -> int:
                      state_dir=args.logdir / "state")  # fmt: skip
     core = XGenCore(cfg)
     os.environ["LLAMA_ARG_LOG_VERBOSITY"] = "4"  # the per-device memory breakdown at exit
-    xcases = {"one": {}, "layer": {"split_mode": "layer"}, "row": {"split_mode": "row"}}
+    xcases = {
+        "one": {},
+        "layer": {"split_mode": "layer"},
+        # Not among the cases the split model was corrected from: no flash attention, 3 slots.
+        "layer-b": {"split_mode": "layer", "n_ctx": 24576, "n_parallel": 3, "flash_attn": "off"},
+        "tensor": {"split_mode": "tensor"},
+        "row": {"split_mode": "row"},
+    }
     try:
         for c in args.cases.split(","):
             if time.time() > args.deadline - 30:
@@ -286,7 +299,8 @@ def main() -> int:
                 if c in xcases:
                     row = xgen_case(core, cards, c, xcases[c], args)
                 elif c == "busy":
-                    fillers, info = start_fillers(cards, args.busy_free, args.logdir)
+                    margin = max(0.5, cfg.gpu_margin * cards.total() / GiB)
+                    fillers, info = start_fillers(cards, margin + args.busy_budget, args.logdir)
                     try:
                         row = xgen_case(core, cards, "busy", {}, args)
                     finally:

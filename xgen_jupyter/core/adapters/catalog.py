@@ -69,7 +69,13 @@ def _help_flags(binary: str) -> frozenset[str]:
         out = subprocess.run([binary, "--help"], capture_output=True, text=True, timeout=20, check=False)
     except (OSError, subprocess.SubprocessError):
         return frozenset()
-    return frozenset(re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]*)", out.stdout + out.stderr))
+    text = out.stdout + out.stderr
+    flags = set(re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]*)", text))
+    # Choices matter too: `--split-mode {none,layer,row,tensor}` tells which splits a build knows.
+    m = re.search(r"--split-mode\s+\{([a-z,]+)\}", text)
+    if m:
+        flags |= {f"--split-mode={v}" for v in m.group(1).split(",")}
+    return frozenset(flags)
 
 
 def _llama_servers(config: CoreConfig) -> dict[str, BackendInstall]:

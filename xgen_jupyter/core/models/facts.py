@@ -42,6 +42,8 @@ class ModelFacts:
     #: (llama.cpp then keeps a second copy on the output device).
     output_tied: bool = False
     n_head_kv_layers: tuple[int, ...] = ()
+    #: Feed-forward width (the largest, where layers differ); 0 when unknown.
+    n_ff: int = 0
     vocab_size: int = 0
     has_chat_template: bool = False
     chat_template: str | None = field(default=None, repr=False)

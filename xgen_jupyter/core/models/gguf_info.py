@@ -112,6 +112,7 @@ def read_gguf(path: str) -> ModelFacts:
     n_embd = int(key("embedding_length") or 0)
     n_head, _ = _per_layer(key("attention.head_count"), n_layer, 0)
     n_head_kv, kv_layers = _per_layer(key("attention.head_count_kv"), n_layer, n_head)
+    n_ff, _ = _per_layer(key("feed_forward_length"), n_layer, 0)
     if n_layer <= 0 or n_embd <= 0:
         raise ModelError(
             f"{path} lacks {arch}.block_count / {arch}.embedding_length",
@@ -170,6 +171,7 @@ def read_gguf(path: str) -> ModelFacts:
         n_head=n_head,
         n_head_kv=n_head_kv,
         n_head_kv_layers=kv_layers,
+        n_ff=n_ff,
         head_dim_k=head_k,
         head_dim_v=head_v,
         n_ctx_train=int(key("context_length") or 0),

@@ -196,6 +196,7 @@ def read_hf(folder: str) -> ModelFacts:
         architecture=arch,
         n_layer=n_layer,
         n_embd=n_embd,
+        n_ff=int(cfg.get("intermediate_size") or cfg.get("n_inner") or 0),
         n_head=n_head,
         n_head_kv=n_head_kv,
         head_dim_k=head_dim,

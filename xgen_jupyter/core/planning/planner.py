@@ -151,6 +151,32 @@ def _fit_split(
     return res, budgets
 
 
+def _check_split_mode(ctx: RuleCtx, mode: str) -> None:
+    """Refuse a split the chosen engine build cannot run, before anything starts."""
+    if ctx.engine != "llama-server" or mode in ("none", "layer"):
+        return
+    inst = ctx.inputs.backends.get(ctx.backend)
+    flags = inst.flags if inst else frozenset()
+    has_tensor = "--split-mode=tensor" in flags
+    if mode == "row" and ctx.device == "vulkan":
+        raise RequestError(
+            "split_mode row needs CUDA or ROCm: ggml's Vulkan backend has no row split",
+            "use split_mode layer (or leave it unset) on Vulkan",
+        )
+    if mode == "row" and has_tensor and ctx.device in ("cuda", "rocm"):
+        # Builds with `tensor` (b11434 on) dropped CUDA/HIP split buffers: row fails at load.
+        raise RequestError(
+            f"this llama-server build has no row split on {ctx.device.upper()}: llama.cpp replaced it with "
+            "split_mode tensor",
+            "use split_mode tensor (matrices and KV cut across the GPUs, experimental) or layer",
+        )
+    if mode == "tensor" and flags and not has_tensor:
+        raise RequestError(
+            "this llama-server build has no tensor split (its --help lists none)",
+            "use split_mode layer, or row on CUDA/ROCm",
+        )
+
+
 def _plan_split(
     inp: PlanInputs,
     ctx: RuleCtx,
@@ -164,11 +190,7 @@ def _plan_split(
     cards = _split_gpus(ctx)
     mode = values.get("split_mode") or "none"
     asked = "split_mode" in user and mode != "none"
-    if mode == "row" and ctx.device == "vulkan":
-        raise RequestError(
-            "split_mode row needs CUDA or ROCm: ggml's Vulkan backend has no row split",
-            "use split_mode layer (or leave it unset) on Vulkan",
-        )
+    _check_split_mode(ctx, mode)
     if "n_gpu_layers" in user or (not asked and mode == "none" and "split_mode" in user) or not cards:
         return None
     trial = {**values, "n_ctx": wanted_ctx}

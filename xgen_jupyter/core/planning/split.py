@@ -10,6 +10,11 @@ How llama.cpp (b11434, the engine xgen builds) places a split model, mirrored he
   pipeline and keeps ``PIPELINE_COPIES`` copies of each device's inputs.
 * ``row``: blocks (so KV cache and compute) are placed as above, but every matrix is cut by
   rows across all devices in the ``--tensor-split`` proportions, so weights spread evenly.
+  b11434 keeps row split buffers only for SYCL: its CUDA, HIP and Vulkan builds refuse ``row``
+  ("does not support split buffers") and offer ``tensor`` instead.
+* ``tensor`` (b11434, experimental): one meta device; matrices, the output head and the KV
+  cache (by heads) are cut across all cards in the ``--tensor-split`` proportions, and every
+  card runs the whole graph, so each holds a full compute buffer.
 
 xgen passes ``--tensor-split`` as whole block counts (``17,16``), which makes llama.cpp's
 float comparison land exactly on the planned boundaries.
@@ -104,8 +109,10 @@ def estimate_split(
     weights, kv, comp = [0] * n_dev, [0] * n_dev, [0] * n_dev
     w_cpu, kv_cpu = facts.non_layer_bytes, 0
 
+    spread = mode in ("row", "tensor")
+
     def place(nbytes: int, dev: int | None) -> None:
-        if mode == "row":
+        if spread:
             for j in range(n_dev):
                 weights[j] += int(nbytes * frac[j])
         else:
@@ -121,28 +128,40 @@ def estimate_split(
             kv_cpu += b
         else:
             place(facts.layer_bytes[il], dev)
-            kv[dev] += b
+            if mode == "tensor":  # KV heads are split like the attention matrices
+                for j in range(n_dev):
+                    kv[j] += int(b * frac[j])
+            else:
+                kv[dev] += b
     head = where[facts.n_layer]
     if head is not None:
         place(facts.output_bytes, head)
         if not facts.output_tied:
             w_cpu -= facts.output_bytes  # a separate head moves; a tied one is copied
     out, attn = compute_parts(facts, n_ctx, n_parallel, n_ubatch, flash_attn, n_outputs, per_seq_attention)
-    hosts = [any(d == j for d in where[: facts.n_layer]) for j in range(n_dev)]
+    graph = max(out, attn)
+    hosts = [
+        mode == "tensor" or any(d == j for d in where[: facts.n_layer]) or head == j for j in range(n_dev)
+    ]
+    # Pipeline (layer split, every layer on GPUs): each card keeps PIPELINE_COPIES - 1 extra
+    # copies of its inputs (hidden state and KQ mask), the first card three more hidden-state
+    # sized ones (measured on two H200s: +36 and +108 MiB at ubatch 512, n_embd 4096, mask 4 MiB).
     pipeline = mode == "layer" and n_dev > 1 and ngl > facts.n_layer
     n_kv = _pad(n_ctx // n_parallel if per_seq_attention and n_parallel > 1 else n_ctx)
-    pipe_inputs = n_ubatch * facts.n_embd * 4 + n_ubatch * n_kv * (2 if flash_attn else 4)
+    hidden = n_ubatch * facts.n_embd * 4
+    pipe_inputs = hidden + n_ubatch * n_kv * (2 if flash_attn else 4)
+    first = next((j for j in range(n_dev) if hosts[j]), 0)
     overhead = DEVICE_OVERHEAD.get(device, DEVICE_OVERHEAD["cuda"])
     if not flash_attn:
         overhead += BLAS_WORKSPACE_NO_FA.get(device, 0)
     per_gpu: list[int] = []
     fixed: list[int] = []
     for j in range(n_dev):
-        c = attn if hosts[j] else 0
-        if head == j:
-            c = max(c, out)
-        if pipeline:
-            c += PIPELINE_COPIES * pipe_inputs
+        # Each card's compute buffer is sized for the whole graph's peak (measured: the same
+        # 120 MiB on each card of a layer split as on one card alone).
+        c = graph if hosts[j] else 0
+        if pipeline and hosts[j]:
+            c += (PIPELINE_COPIES - 1) * (pipe_inputs + (3 * hidden if j == first else 0))
         comp[j] = c
         used = weights[j] or kv[j] or c
         fixed.append(c + (overhead if used else 0))
@@ -230,7 +249,7 @@ def fit_split(
     def shares_for(ngl: int, ctx: int) -> tuple[float, ...]:
         if tensor_split:
             return tuple(tensor_split)
-        if mode == "row":
+        if mode in ("row", "tensor"):
             # Rows follow the shares, so weights spread by room (in tenths of a GiB, a
             # readable --tensor-split); blocks and their KV follow the same shares.
             return tuple(max(round(b / GiB, 1), 0.1) for b in budgets)

@@ -30,6 +30,8 @@ PATTERNS: tuple[tuple[str, str, str, bool, bool], ...] = (
      "the engine ran out of memory", True, False),
     ("port-in-use", r"address already in use|couldn't bind|bind failed|Errno 98",
      "the port was taken before the engine bound it", False, True),
+    ("no-row-split", r"does not support split buffers",
+     "this engine build cannot split rows across GPUs (use split_mode layer, or tensor where the build has it)", False, False),
     ("bad-model", r"failed to load model|invalid magic|not a gguf|GGUF.*(?:corrupt|invalid)|unknown model architecture|error loading model|tensor .* data is not within",
      "the engine could not read the model file", False, False),
     ("missing-binary", r"No such file or directory|command not found|cannot open shared object file|Exec format error|No module named",
