@@ -288,6 +288,24 @@ def main() -> int:
         # Not among the cases the split model was corrected from: no flash attention, 3 slots.
         "layer-b": {"split_mode": "layer", "n_ctx": 24576, "n_parallel": 3, "flash_attn": "off"},
         "tensor": {"split_mode": "tensor"},
+        # Exploring the tensor split's extra per-card memory: does it scale with the ubatch?
+        "tensor-ub256": {"split_mode": "tensor", "n_ubatch": 256},
+        "tensor-ub1024": {
+            "split_mode": "tensor",
+            "n_ubatch": 1024,
+            "n_batch": 1024,
+            "n_ctx": 8192,
+            "n_parallel": 1,
+        },
+        "tensor-31": {"split_mode": "tensor", "tensor_split": [3, 1]},
+        # Another new layer case: the user's uneven split, one slot, flash attention on.
+        "layer-c": {
+            "split_mode": "layer",
+            "tensor_split": [3, 1],
+            "n_ctx": 8192,
+            "n_parallel": 1,
+            "flash_attn": "on",
+        },
         "row": {"split_mode": "row"},
     }
     try:
