@@ -90,7 +90,7 @@ def test_tensor_split_cuts_weights_and_kv_and_every_card_runs_the_graph() -> Non
     w_total = sum(L8B.layer_bytes) + L8B.output_bytes
     kv_total = 32 * 8192 * 8 * 128 * 4
     out, attn = memory.compute_parts(L8B, 8192, 1, 512, True, 1, True)
-    fixed = max(out, attn) + memory.DEVICE_OVERHEAD["cuda"]
+    fixed = max(out, attn) + memory.DEVICE_OVERHEAD["cuda"] + 820 * MiB  # measured on two H200s
     assert s.fixed == (fixed, fixed)
     assert abs(s.per_gpu[0] - fixed - 0.75 * (w_total + kv_total)) <= 80
     assert abs(s.per_gpu[1] - fixed - 0.25 * (w_total + kv_total)) <= 80

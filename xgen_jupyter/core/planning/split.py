@@ -32,6 +32,7 @@ from .memory import (
     DEVICE_OVERHEAD,
     OUT_ROWS,
     GiB,
+    MiB,
     _pad,
     compute_parts,
     kv_cells,
@@ -42,6 +43,10 @@ from .plan import MemoryEstimate
 
 #: ggml's GGML_SCHED_MAX_COPIES: input copies kept per device when layers run as a pipeline.
 PIPELINE_COPIES = 4
+#: ``--split-mode tensor`` takes this much on each card beyond its buffers and the runtime,
+#: already at load: measured on two H200s (b11434) as 813-824 MiB in five configurations
+#: (ubatch 256/512/1024, shares 1:1 and 3:1, 1 and 4 slots): a constant, not a scaling term.
+TENSOR_SPLIT_OVERHEAD = 820 * MiB
 
 
 def _f32(x: float) -> float:
@@ -154,6 +159,8 @@ def estimate_split(
     overhead = DEVICE_OVERHEAD.get(device, DEVICE_OVERHEAD["cuda"])
     if not flash_attn:
         overhead += BLAS_WORKSPACE_NO_FA.get(device, 0)
+    if mode == "tensor":
+        overhead += TENSOR_SPLIT_OVERHEAD
     per_gpu: list[int] = []
     fixed: list[int] = []
     for j in range(n_dev):
