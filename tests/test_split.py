@@ -246,6 +246,10 @@ def test_tensor_split_on_a_build_that_has_it() -> None:
     assert "--split-mode tensor" in " ".join(p.argv) and p.gpus == (0, 1)
     a, b = p.memory.per_gpu
     assert abs(a - b) < 0.02 * a  # equal cards, equal shares
+    # b11434 refuses a tensor-split context without flash attention: xgen turns it on, or refuses.
+    assert p.settings.flash_attn == "on" and "tensor-needs-fa" in {r.rule for r in p.reasons}
+    with pytest.raises(RequestError, match="needs flash attention"):
+        make(L8B, [h100(0, 79), h100(1, 79)], flags=B11434, split_mode="tensor", flash_attn="off")
     with pytest.raises(RequestError, match="no tensor split"):
         make(L8B, [h100(0, 79), h100(1, 79)], flags={"--split-mode", "--split-mode=row"}, split_mode="tensor")
 

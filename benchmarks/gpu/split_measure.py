@@ -299,7 +299,7 @@ def main() -> int:
         },
         "tensor-31": {"split_mode": "tensor", "tensor_split": [3, 1]},
         # New cases for the tensor split once its per-card constant was measured.
-        "tensor-b": {"split_mode": "tensor", "n_ctx": 24576, "n_parallel": 3, "flash_attn": "off"},
+        "tensor-b": {"split_mode": "tensor", "n_ctx": 24576, "n_parallel": 3},
         "tensor-12": {"split_mode": "tensor", "tensor_split": [1, 2], "n_ubatch": 256},
         # Another new layer case: the user's uneven split, one slot, flash attention on.
         "layer-c": {

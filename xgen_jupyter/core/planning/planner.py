@@ -175,6 +175,11 @@ def _check_split_mode(ctx: RuleCtx, mode: str) -> None:
             "this llama-server build has no tensor split (its --help lists none)",
             "use split_mode layer, or row on CUDA/ROCm",
         )
+    if mode == "tensor" and ctx.inputs.request.flash_attn == "off":
+        raise RequestError(
+            "split_mode tensor needs flash attention (llama.cpp refuses the context without it)",
+            "drop flash_attn=off, or use split_mode layer",
+        )
 
 
 def _plan_split(
@@ -194,6 +199,11 @@ def _plan_split(
     if "n_gpu_layers" in user or (not asked and mode == "none" and "split_mode" in user) or not cards:
         return None
     trial = {**values, "n_ctx": wanted_ctx}
+    extra: list[Reason] = []
+    if mode == "tensor" and values.get("flash_attn") != "on":
+        values["flash_attn"] = trial["flash_attn"] = "on"
+        extra.append(Reason("tensor-needs-fa", "--flash-attn on",
+                            "llama.cpp's tensor split refuses to create a context without flash attention"))  # fmt: skip
     if asked:
         chosen = cards
         if values.get("tensor_split") and len(values["tensor_split"]) != len(chosen):
@@ -234,7 +244,7 @@ def _plan_split(
         )
     if mode == "row" and not asked:
         why += "; rows split every matrix"
-    reasons = [Reason("multi-gpu-split", what, why)]
+    reasons = [Reason("multi-gpu-split", what, why), *extra]
     reasons += [Reason("multi-gpu-split", "adjusted", n, "warning") for n in res.notes]
     return res.split.estimate, reasons, chosen
 
