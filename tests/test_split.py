@@ -270,3 +270,19 @@ def test_help_choices_become_flags(tmp_path) -> None:
     fake.chmod(0o755)
     flags = _help_flags(str(fake))
     assert {"--split-mode", "--fit", "--split-mode=tensor", "--split-mode=row"} <= flags
+
+
+def test_cli_and_magic_options_reach_the_request() -> None:
+    import argparse
+
+    from xgen_jupyter.core.request_args import add_request_args, request_from_args
+
+    ap = argparse.ArgumentParser()
+    add_request_args(ap)
+    data = request_from_args(ap.parse_args(["m.gguf", "--split-mode", "layer", "--tensor-split", "3,1"]))
+    req = parse_request(data)
+    assert req.split_mode == "layer" and req.tensor_split == (3.0, 1.0)
+    with pytest.raises(RequestError, match="not a list of numbers"):
+        parse_request({"model": "m", "tensor_split": "3,x"})
+    with pytest.raises(RequestError, match="split_mode"):
+        parse_request({"model": "m", "split_mode": "rows"})

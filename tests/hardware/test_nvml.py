@@ -37,6 +37,30 @@ def test_h200_replay() -> None:
     assert g.family == "Hopper"
 
 
+def test_two_h200_replay_and_a_split_plan_on_busy_cards() -> None:
+    """Both cards of the two-GPU machine, in PCI order; with other jobs on both (free memory
+    lowered as the run's fillers did) a model that fits neither card alone is split over both."""
+    from dataclasses import replace
+
+    from tests.test_memory import llama_shaped
+    from xgen_jupyter.core.adapters.catalog import BackendInstall
+    from xgen_jupyter.core.hardware.types import CPUInfo, HardwareReport
+    from xgen_jupyter.core.planning.context import GiB, PlanInputs
+    from xgen_jupyter.core.planning.planner import plan
+    from xgen_jupyter.core.planning.request import BACKENDS, parse_request
+
+    gpus = NVMLDetector(nvml=NVMLReplay(FIXTURES / "nvidia-2xh200.nvml.json")).detect().gpus
+    assert [(g.index, g.name, g.pci_bus_id) for g in gpus] == [
+        (0, "NVIDIA H200", "00000000:00:06.0"), (1, "NVIDIA H200", "00000000:00:07.0")]  # fmt: skip
+    busy = tuple(replace(g, memory_free=int(12 * GiB)) for g in gpus)  # 7 GiB margin + 5 GiB
+    report = HardwareReport("nvml", busy, CPUInfo(16, 32, 256 * GiB, 200 * GiB, "cpu"), ())
+    inst = {b: BackendInstall(b, b == "llama-server-cuda", "/opt/x") for b in BACKENDS}
+    facts = llama_shaped(32, 4096, 32, 8, 14336)
+    p = plan(PlanInputs(report, facts, parse_request({"model": "m"}), inst, "m"))
+    assert p.settings.split_mode == "layer" and p.gpus == (0, 1) and p.settings.n_gpu_layers == 33
+    assert all(u <= b for u, b in zip(p.memory.per_gpu, p.memory.per_gpu_budget, strict=True))
+
+
 def test_sampling_reuses_cached_handles() -> None:
     """Like nvdashboard: init + handles once, then only memory/utilisation per poll."""
     nv = NVMLReplay(FIXTURES / "nvidia-h100.nvml.json")

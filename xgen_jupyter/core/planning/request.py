@@ -166,6 +166,13 @@ def parse_request(data: dict[str, Any]) -> LoadRequest:
                 raise RequestError("idle_ttl must be a number of seconds from 0 (never) to one year")
             out[key] = float(value)
         elif key == "tensor_split":
+            if isinstance(value, str):  # "3,1" from the CLI and the magics
+                try:
+                    value = [float(x) for x in value.split(",")]
+                except ValueError:
+                    raise RequestError(
+                        f"tensor_split {value!r} is not a list of numbers", "e.g. 3,1 (one share per GPU)"
+                    ) from None
             if not isinstance(value, (list, tuple)) or not value or not all(
                 isinstance(x, (int, float)) and not isinstance(x, bool) and x >= 0 for x in value
             ):
