@@ -35,6 +35,7 @@ from .memory import (
     MiB,
     _pad,
     compute_parts,
+    gib_text,
     kv_cells,
     layer_kv_bytes_per_cell,
     normalize_ngl,
@@ -200,10 +201,6 @@ class SplitFit:
     fits: bool = True
 
 
-def _gib(n: int) -> str:
-    return f"{n / GiB:.1f} GiB"
-
-
 def _counts(costs: Sequence[int], capacity: Sequence[int]) -> list[int]:
     """Contiguous block counts per device, each device's share of the bytes proportional to
     its room (llama.cpp's own default splits by free memory too, so cards fill evenly)."""
@@ -309,7 +306,7 @@ def fit_split(
         if ctx < n_ctx:
             notes.append(
                 f"Context reduced from {n_ctx} to {ctx} tokens so that all {facts.n_layer} layers fit "
-                f"on {n_dev} GPUs ({_gib(full_need)} needed at {n_ctx}, {_gib(sum(budgets))} available)."
+                f"on {n_dev} GPUs ({gib_text(full_need)} needed at {n_ctx}, {gib_text(sum(budgets))} available)."
             )
         return SplitFit(sh, all_layers, ctx, cur, notes)
     for ngl in range(facts.n_layer, 0, -1):
@@ -318,8 +315,8 @@ def fit_split(
         if not over(cur):
             notes.append(
                 f"{all_layers - ngl} of {facts.n_layer} layers run on the CPU because the model needs "
-                f"{_gib(full_need)} and the {n_dev} GPUs have {_gib(sum(budgets))}; generation will be slower."
+                f"{gib_text(full_need)} and the {n_dev} GPUs have {gib_text(sum(budgets))}; generation will be slower."
             )
             return SplitFit(sh, ngl, ctx, cur, notes)
-    notes.append(f"Even one layer per GPU does not fit the {n_dev} GPUs' {_gib(sum(budgets))}.")
+    notes.append(f"Even one layer per GPU does not fit the {n_dev} GPUs' {gib_text(sum(budgets))}.")
     return SplitFit(sh, 0, ctx, cur, notes, fits=False)
