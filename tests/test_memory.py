@@ -235,3 +235,19 @@ def test_llama_server_per_slot_attention_and_logits() -> None:
     assert memory.compute_bytes(L8B, 32768, 4, 512, False, n_outputs=4, per_seq_attention=True) == 603_979_776
     # one slot: unchanged by the flag
     assert memory.compute_bytes(L8B, 8192, 1, 512, False, 1, True) == memory.compute_bytes(L8B, 8192, 1, 512, False)
+
+
+def test_head_first_partial_offload_as_llama_server_b11434() -> None:
+    # b11434: -ngl N puts the output head on the GPU first, then the last N-1 blocks (seen on
+    # lavapipe with gemma-3-270m: "-ngl 5: offloading output layer, 4 repeating layers").
+    blk = L8B.layer_bytes[0]
+    out = q6k(128256 * 4096)
+    e = estimate(L8B, n_ctx=8192, n_gpu_layers=16, head_first=True)
+    assert e.weights_gpu == 15 * blk + out  # head + blocks 17..31
+    assert e.weights_cpu == 17 * blk + L8B.non_layer_bytes - out
+    assert estimate(L8B, n_ctx=8192, n_gpu_layers=1, head_first=True).weights_gpu == out
+    # full offload is the same either way
+    assert estimate(L8B, n_ctx=8192, n_gpu_layers=-1, head_first=True) == estimate(L8B, n_ctx=8192, n_gpu_layers=-1)
+    res = fit(L8B, budget_bytes=3 * GiB, n_ctx=8192, ctx_pinned=True, head_first=True)
+    assert res.estimate.gpu_total <= 3 * GiB and "layers run on the CPU" in res.notes[-1]
+    assert f"{33 - res.n_gpu_layers} of 32 layers" in res.notes[-1]

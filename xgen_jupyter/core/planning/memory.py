@@ -193,12 +193,19 @@ def estimate(
     budget: int | None = None,
     n_outputs: int | None = None,
     per_seq_attention: bool = False,
+    head_first: bool = False,
 ) -> MemoryEstimate:
-    """Bytes on the GPU and in host RAM for one llama.cpp engine with these settings."""
+    """Bytes on the GPU and in host RAM for one llama.cpp engine with these settings.
+
+    ``head_first``: ``-ngl N`` offloads the output head first, then the last N-1 blocks, as
+    llama-server b11434 does (read in llama_model::load_tensors and seen on lavapipe: "-ngl 5:
+    offloading output layer, 4 repeating layers"); older builds offload the last N blocks and the
+    head only at N > n_layer."""
     on_gpu_dev = device != "cpu"
     ngl = normalize_ngl(facts, n_gpu_layers) if on_gpu_dev else 0
-    first_gpu = max(facts.n_layer - ngl, 0)  # blocks first_gpu .. n_layer-1 are offloaded
-    output_on_gpu = ngl > facts.n_layer
+    on_gpu_blocks = min(ngl, facts.n_layer) if not head_first else max(ngl - 1, 0)
+    first_gpu = facts.n_layer - on_gpu_blocks  # blocks first_gpu .. n_layer-1 are offloaded
+    output_on_gpu = ngl > facts.n_layer or (head_first and ngl > 0)
     w_gpu = sum(facts.layer_bytes[first_gpu:]) if ngl else 0
     w_cpu = sum(facts.layer_bytes[:first_gpu]) + facts.non_layer_bytes
     if output_on_gpu:
@@ -219,7 +226,7 @@ def estimate(
     # matmuls); the host keeps the inputs (embeddings, mask), or the whole graph when
     # layers run on the CPU.
     comp_gpu = graph if on_gpu_dev else 0
-    if not on_gpu_dev or ngl <= facts.n_layer:
+    if not on_gpu_dev or first_gpu > 0:
         comp_cpu = graph
     else:
         comp_cpu = OUT_ROWS * n_ubatch * facts.n_embd * 4 + n_ubatch * _pad(n_ctx) * 4
@@ -270,6 +277,7 @@ def fit(
     swa_full: bool = False,
     n_outputs: int | None = None,
     per_seq_attention: bool = False,
+    head_first: bool = False,
 ) -> FitResult:
     """Largest -ngl whose GPU total fits ``budget_bytes`` (free memory minus the caller's
     margin). Shrinks the context first (halving, never below ``n_ctx_min`` nor below a
@@ -279,7 +287,8 @@ def fit(
         return estimate(facts, n_ctx=ctx, n_parallel=n_parallel, n_gpu_layers=ngl, n_ubatch=n_ubatch,
                         cache_type_k=cache_type_k, cache_type_v=cache_type_v, device=device,
                         flash_attn=flash_attn, swa_full=swa_full, budget=budget_bytes,
-                        n_outputs=n_outputs, per_seq_attention=per_seq_attention)  # fmt: skip
+                        n_outputs=n_outputs, per_seq_attention=per_seq_attention,
+                        head_first=head_first)  # fmt: skip
 
     if device == "cpu":
         return FitResult(0, n_ctx, est(0, n_ctx))
@@ -309,10 +318,15 @@ def fit(
     for ngl in range(facts.n_layer, -1, -1):
         cur = est(ngl, ctx)
         if cur.gpu_total <= budget_bytes:
-            off = facts.n_layer - ngl
-            what = (
-                f"{off} of {facts.n_layer} layers and the output head run" if off else "The output head runs"
-            )
+            if head_first:
+                what = f"{facts.n_layer + 1 - ngl} of {facts.n_layer} layers run"
+            else:
+                off = facts.n_layer - ngl
+                what = (
+                    f"{off} of {facts.n_layer} layers and the output head run"
+                    if off
+                    else "The output head runs"
+                )
             notes.append(
                 f"{what} on the CPU because the whole model needs "
                 f"{gib_text(est(all_layers, ctx).gpu_total)} of GPU memory and {gib_text(budget_bytes)} is "

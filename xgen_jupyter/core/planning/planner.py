@@ -77,6 +77,9 @@ def _fit_kw(ctx: RuleCtx, values: dict[str, Any]) -> dict[str, Any]:
         # one slot's n_ctx/N cells (both measured on an H100, benchmarks/results/h100.md).
         n_outputs=values["n_parallel"] if server and not ctx.embedding else None,
         per_seq_attention=server,
+        # llama-server b11434 (what xgen builds) offloads the head first; llama-cpp-python's
+        # older llama.cpp offloads it last.
+        head_first=server,
     )  # fmt: skip
 
 
@@ -146,7 +149,8 @@ def _fit_split(
     budgets = [_budget(inp, g)[0] for g in gpus]
     res = split.fit_split(
         inp.facts, budgets=budgets, mode=mode, n_ctx=values["n_ctx"], n_ctx_min=min(MIN_CTX, values["n_ctx"]),
-        ctx_pinned="n_ctx" in user, tensor_split=values.get("tensor_split"), **_fit_kw(ctx, values),
+        ctx_pinned="n_ctx" in user, tensor_split=values.get("tensor_split"),
+        **{k: v for k, v in _fit_kw(ctx, values).items() if k != "head_first"},  # split.py places blocks as b11434
     )  # fmt: skip
     return res, budgets
 
