@@ -7,6 +7,8 @@ layer  ``split_mode=layer``: xgen picks ``--tensor-split`` (whole blocks per car
 layer-b ``split_mode=layer`` with 24576 tokens, 3 slots, no flash attention (a new case)
 tensor ``split_mode=tensor``: matrices and KV cut across both cards (b11434, experimental)
 row    ``split_mode=row``: b11434's CUDA build has none; xgen refuses it before starting
+partial-one / partial-split  busy cards with 3 GiB each to give: one card (``split_mode=none``)
+       and both (32768 tokens): partial offload, the output head first as b11434 places it
 busy   both cards made busy by other processes (cudaMalloc fillers leaving xgen's margin plus
        ``--busy-budget`` GiB on each), then xgen's automatic plan: no card alone holds the model, so xgen splits it
 engine llama-server's own defaults (no xgen): ``-m MODEL`` only (``--fit on``, split by
@@ -310,6 +312,11 @@ def main() -> int:
             "flash_attn": "on",
         },
         "row": {"split_mode": "row"},
+        # Busy cards (``_busy``: GiB each card keeps beyond xgen's margin, the rest held by fillers).
+        "busy": {"_busy": args.busy_budget},
+        # Partial offload, head first (b11434): one card with 3 GiB to give, then both.
+        "partial-one": {"_busy": 3.0, "split_mode": "none"},
+        "partial-split": {"_busy": 3.0, "n_ctx": 32768},
     }
     try:
         for c in args.cases.split(","):
@@ -317,16 +324,17 @@ def main() -> int:
                 RESULTS["cases"].append({"label": c, "skipped": "deadline"})
                 continue
             try:
-                if c in xcases:
-                    row = xgen_case(core, cards, c, xcases[c], args)
-                elif c == "busy":
+                if c in xcases and "_busy" in xcases[c]:
+                    req = {k: v for k, v in xcases[c].items() if k != "_busy"}
                     margin = max(0.5, cfg.gpu_margin * cards.total() / GiB)
-                    fillers, info = start_fillers(cards, margin + args.busy_budget, args.logdir)
+                    fillers, info = start_fillers(cards, margin + xcases[c]["_busy"], args.logdir)
                     try:
-                        row = xgen_case(core, cards, "busy", {}, args)
+                        row = xgen_case(core, cards, c, req, args)
                     finally:
                         stop(fillers)
                     row["fillers"] = info
+                elif c in xcases:
+                    row = xgen_case(core, cards, c, xcases[c], args)
                 elif c == "engine":
                     row = engine_case(cards, args)
                 else:
