@@ -33,7 +33,7 @@ def now_per_gpu(facts: ModelFacts, case: dict[str, Any]) -> tuple[int, ...]:
     if s.get("split_mode") in ("layer", "row", "tensor") and len(case["gpus"]) > 1:
         return estimate_split(facts, shares=s["tensor_split"], mode=s["split_mode"],
                               n_gpu_layers=s["n_gpu_layers"], **kw).per_gpu  # type: ignore[arg-type]  # fmt: skip
-    return (memory.estimate(facts, n_gpu_layers=s["n_gpu_layers"], **kw).gpu_total,)  # type: ignore[arg-type]
+    return (memory.estimate(facts, n_gpu_layers=s["n_gpu_layers"], head_first=True, **kw).gpu_total,)  # type: ignore[arg-type]
 
 
 def main(model: str, results: str) -> None:
