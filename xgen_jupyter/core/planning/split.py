@@ -1,13 +1,14 @@
-"""One model across several GPUs of a box: llama.cpp's ``--split-mode layer`` and ``row``.
+"""One model across several GPUs of a box: llama.cpp's ``--split-mode layer``, ``row``, ``tensor``.
 
 How llama.cpp (b11434, the engine xgen builds) places a split model, mirrored here:
 
 * ``-ngl N`` offloads the output head first, then the last ``N - 1`` blocks; block ``il`` (the
   head counts as block ``n_layer``) goes to the first device whose cumulative share of
   ``--tensor-split`` exceeds ``(il - first) / N`` (``llama_model::load_tensors``).
-* ``layer``: each device holds its blocks' weights, their KV cache and a compute buffer for
-  them; the head's device also holds the logits. With every layer on GPUs the scheduler runs a
-  pipeline and keeps ``PIPELINE_COPIES`` copies of each device's inputs.
+* ``layer``: each device holds its blocks' weights and their KV cache, and a compute buffer as
+  large as the whole graph's peak (measured: the same on each card as on one card alone). With
+  every layer on GPUs the scheduler runs a pipeline and keeps ``PIPELINE_COPIES`` copies of each
+  device's inputs.
 * ``row``: blocks (so KV cache and compute) are placed as above, but every matrix is cut by
   rows across all devices in the ``--tensor-split`` proportions, so weights spread evenly.
   b11434 keeps row split buffers only for SYCL: its CUDA, HIP and Vulkan builds refuse ``row``
