@@ -77,10 +77,13 @@ def _fit_kw(ctx: RuleCtx, values: dict[str, Any]) -> dict[str, Any]:
         # one slot's n_ctx/N cells (both measured on an H100, benchmarks/results/h100.md).
         n_outputs=values["n_parallel"] if server and not ctx.embedding else None,
         per_seq_attention=server,
-        # llama-server b11434 (what xgen builds) offloads the head first; llama-cpp-python's
-        # older llama.cpp offloads it last.
-        head_first=server,
     )  # fmt: skip
+
+
+def _single_kw(ctx: RuleCtx, values: dict[str, Any]) -> dict[str, Any]:
+    """_fit_kw for one card: llama-server b11434 (what xgen builds) offloads the output head
+    first, llama-cpp-python's older llama.cpp last (split.py always places blocks as b11434)."""
+    return {**_fit_kw(ctx, values), "head_first": ctx.engine == "llama-server"}
 
 
 def _budget(inp: PlanInputs, gpu: GPUInfo) -> tuple[int, int]:
@@ -98,7 +101,7 @@ def _fit(
     inp: PlanInputs, ctx: RuleCtx, values: dict[str, Any], user: dict[str, Any]
 ) -> tuple[MemoryEstimate, list[Reason]]:
     facts, gpu = inp.facts, ctx.gpu
-    kw = _fit_kw(ctx, values)
+    kw = _single_kw(ctx, values)
     if (
         gpu is None
         or "n_gpu_layers" in user
@@ -149,8 +152,7 @@ def _fit_split(
     budgets = [_budget(inp, g)[0] for g in gpus]
     res = split.fit_split(
         inp.facts, budgets=budgets, mode=mode, n_ctx=values["n_ctx"], n_ctx_min=min(MIN_CTX, values["n_ctx"]),
-        ctx_pinned="n_ctx" in user, tensor_split=values.get("tensor_split"),
-        **{k: v for k, v in _fit_kw(ctx, values).items() if k != "head_first"},  # split.py places blocks as b11434
+        ctx_pinned="n_ctx" in user, tensor_split=values.get("tensor_split"), **_fit_kw(ctx, values),
     )  # fmt: skip
     return res, budgets
 
@@ -241,13 +243,13 @@ def _plan_split(
     if asked:
         why = f"you asked for split_mode={mode}; planned per card ({shares})"
     else:
-        need = memory.estimate(inp.facts, n_ctx=wanted_ctx, n_gpu_layers=-1, **_fit_kw(ctx, trial)).gpu_total
+        need = memory.estimate(
+            inp.facts, n_ctx=wanted_ctx, n_gpu_layers=-1, **_single_kw(ctx, trial)
+        ).gpu_total
         why = (
             f"every layer with a {wanted_ctx}-token context needs {_gib(need)} GiB and the best card can give "
             f"{_gib(single.budget or 0)} GiB (free less the margin); split by blocks, in proportion to free memory ({shares})"
         )
-    if mode == "row" and not asked:
-        why += "; rows split every matrix"
     reasons = [Reason("multi-gpu-split", what, why), *extra]
     reasons += [Reason("multi-gpu-split", "adjusted", n, "warning") for n in res.notes]
     return res.split.estimate, reasons, chosen
