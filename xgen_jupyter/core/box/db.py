@@ -77,6 +77,19 @@ class Database:
         self.path = self.folder / DB_NAME
         prepare_dir(self.folder)
         self._create_file()
+        # Two servers starting together on a fresh file: the switch to WAL can answer "database
+        # is locked" at once, without SQLite's busy wait (seen in test_two_servers). Retry it.
+        deadline = time.monotonic() + 30.0
+        while True:
+            try:
+                self._init_schema()
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc).lower() or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def _init_schema(self) -> None:
         with self._recovering(), self.connect() as con:
             if con.execute("PRAGMA journal_mode=WAL").fetchone()[0].lower() != "wal":
                 log.warning("xgen: %s is not in WAL mode (a network file system?); readers may wait", self.path)
