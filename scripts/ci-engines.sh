@@ -23,6 +23,6 @@ else
 fi
 
 start=$(date +%s)
-"$PY" -m xgen_jupyter.core.engines install "${backends[@]}"
-"$PY" -m xgen_jupyter.core.engines list
+"$PY" -m xgen_jupyter.core.builds install "${backends[@]}"
+"$PY" -m xgen_jupyter.core.builds list
 echo "ci-engines: ${backends[*]} ready in $(( $(date +%s) - start )) s"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from xgen_jupyter.core.engines import (
+from xgen_jupyter.core.builds import (
     BACKENDS,
     BuildProgress,
     get_backend,
@@ -23,13 +23,13 @@ from xgen_jupyter.core.engines import (
     installed_engines,
     parse_progress_line,
 )
-from xgen_jupyter.core.engines.__main__ import TerminalProgress, main
-from xgen_jupyter.core.engines.backends import find_cublas_header, find_nvcc
-from xgen_jupyter.core.engines.build import run_logged
-from xgen_jupyter.core.engines.install import _reset_if_stale, default_engines_dir, read_build_info
-from xgen_jupyter.core.engines.source import obtain_sdist, unpack_sdist
-from xgen_jupyter.core.engines.toolchain import Toolchain, cmake_configure_args
-from xgen_jupyter.core.engines.vulkan_deps import headers_ok
+from xgen_jupyter.core.builds.__main__ import TerminalProgress, main
+from xgen_jupyter.core.builds.backends import find_cublas_header, find_nvcc
+from xgen_jupyter.core.builds.build import run_logged
+from xgen_jupyter.core.builds.install import _reset_if_stale, default_engines_dir, read_build_info
+from xgen_jupyter.core.builds.source import obtain_sdist, unpack_sdist
+from xgen_jupyter.core.builds.toolchain import Toolchain, cmake_configure_args
+from xgen_jupyter.core.builds.vulkan_deps import headers_ok
 from xgen_jupyter.core.errors import RequestError, XGenError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "engines"
@@ -347,7 +347,7 @@ def test_installed_cpu_engine_runs() -> None:
     """After scripts/ci-engines.sh: the cpu build is discovered, runs as is, and says how it was built."""
     engines = installed_engines()
     if "llama-server-cpu" not in engines:
-        pytest.skip("llama-server-cpu not built (python -m xgen_jupyter.core.engines install llama-server-cpu)")
+        pytest.skip("llama-server-cpu not built (python -m xgen_jupyter.core.builds install llama-server-cpu)")
     binary = engines["llama-server-cpu"]
     env = {k: v for k, v in os.environ.items() if k != "LD_LIBRARY_PATH"}
     proc = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=60, env=env)

@@ -73,9 +73,9 @@ def cmd_serve(ns: argparse.Namespace) -> int:
         core.shutdown()
 
 
-def cmd_engines(ns: argparse.Namespace) -> int:
+def cmd_builds(ns: argparse.Namespace) -> int:
     if ns.action == "install":
-        from .core.engines.install import install_engine
+        from .core.builds.install import install_engine
 
         for backend in ns.backends:
             path = install_engine(backend, force=ns.force, progress=_progress_printer(backend))
@@ -115,11 +115,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_request_args(s)
     s.add_argument("-v", "--verbose", action="store_true", help="stream the engine's log")
     s.set_defaults(func=cmd_serve)
-    e = sub.add_parser("engines", help="list or build engines")
+    # "engines" is the verb this command had before the build package was renamed (kept for scripts).
+    e = sub.add_parser("builds", aliases=["engines"], help="list backends or build llama-server ones")
     e.add_argument("action", choices=["list", "install"])
     e.add_argument("backends", nargs="*", default=["llama-server-cpu"])
     e.add_argument("--force", action="store_true")
-    e.set_defaults(func=cmd_engines)
+    e.set_defaults(func=cmd_builds)
     return p
 
 

@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from xgen_jupyter.core.engines import binary_path, default_engines_dir, install_engine, read_build_info
+from xgen_jupyter.core.builds import binary_path, default_engines_dir, install_engine, read_build_info
 
 BACKEND = "llama-server-cuda"
 EXTRA = ("llama-bench", "llama-quantize", "llama-fit-params")

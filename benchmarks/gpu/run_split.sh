@@ -30,7 +30,7 @@ nvidia-smi --query-gpu=index,name,pci.bus_id,memory.total,memory.used,driver_ver
 nvidia-smi topo -m > "$OUT/nvidia-smi-topo.txt" 2>&1
 if [ ! -x "$ENG/llama-server" ]; then
     say "build llama-server-cuda with xgen's installer (background, killed at ${BUILD_END}s)"
-    ( timeout "$(left "$BUILD_END")" python3 -m xgen_jupyter.core.engines install llama-server-cuda > "$W/build.log" 2>&1
+    ( timeout "$(left "$BUILD_END")" python3 -m xgen_jupyter.core.builds install llama-server-cuda > "$W/build.log" 2>&1
       echo $? > "$W/build.rc" ) &
     BUILD=$!
 else

@@ -39,7 +39,7 @@ if [ -z "${VAL_DRY:-}" ]; then
     nvidia-smi --query-gpu=name,memory.total,memory.used,driver_version --format=csv | tee "$OUT/nvidia-smi.csv"
     ENG=$W/engines/llama-server-cuda/bin
     say "build llama-server-cuda with xgen's installer (background, killed at ${BUILD_END}s) + model"
-    ( timeout "$(left "$BUILD_END")" $PY -m xgen_jupyter.core.engines install llama-server-cuda > "$W/build.log" 2>&1
+    ( timeout "$(left "$BUILD_END")" $PY -m xgen_jupyter.core.builds install llama-server-cuda > "$W/build.log" 2>&1
       echo $? > "$W/build.rc" ) &
     BUILD=$!
     $PY benchmarks/gpu/make_model.py "$MODEL" --type q4_k_m

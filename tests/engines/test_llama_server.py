@@ -7,7 +7,7 @@ import os
 import pytest
 
 from tests.conftest import pid_alive, post_json
-from xgen_jupyter.core.engines.install import installed_engines
+from xgen_jupyter.core.builds.install import installed_engines
 
 pytestmark = pytest.mark.engine
 ENGINES = installed_engines()

