@@ -1,5 +1,6 @@
-"""The registry's SQLite file: created world-writable in the shared folder, in WAL mode, and
-recreated (the broken file kept aside) when it turns out corrupted."""
+"""The registry's SQLite file: created world-writable in the shared folder (or, for the box
+service, private to it: folder 0700, file 0600), in WAL mode, and recreated (the broken file
+kept aside) when it turns out corrupted."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ CREATE TABLE IF NOT EXISTS servers (
     name TEXT NOT NULL, model TEXT NOT NULL, backend TEXT NOT NULL, state TEXT NOT NULL,
     engine_pid INTEGER, engine_started REAL, endpoint TEXT, key_file TEXT,
     created_at REAL NOT NULL, updated_at REAL NOT NULL,
-    UNIQUE (host, owner_pid, owner_started, name)
+    UNIQUE (host, owner_pid, owner_started, owner, name)
 );
 CREATE TABLE IF NOT EXISTS reservations (
     server_id INTEGER NOT NULL REFERENCES servers(id) ON DELETE CASCADE,
@@ -67,15 +68,30 @@ def prepare_dir(path: Path) -> None:
                         "an administrator should `chmod 1777` it, or set c.XGen.shared_dir")
 
 
+def prepare_private_dir(path: Path) -> None:
+    """The box service's own folder: 0700, ours, so no user can edit the registry or the quotas."""
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        st = path.stat()
+        if st.st_uid != os.getuid():
+            raise XGenError(f"the box service's folder {path} belongs to uid {st.st_uid}, not to the service",
+                            "give it to the service's account (chown) or pick another --state-dir")
+        if stat.S_IMODE(st.st_mode) != 0o700:
+            os.chmod(path, 0o700)
+    except OSError as exc:
+        raise XGenError(f"cannot use the box service's folder {path}: {exc}") from None
+
+
 def is_corrupt(exc: BaseException) -> bool:
     return isinstance(exc, sqlite3.DatabaseError) and any(s in str(exc).lower() for s in _CORRUPT)
 
 
 class Database:
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, private: bool = False) -> None:
         self.folder = Path(folder)
         self.path = self.folder / DB_NAME
-        prepare_dir(self.folder)
+        self.mode = 0o600 if private else 0o666
+        (prepare_private_dir if private else prepare_dir)(self.folder)
         self._create_file()
         # Two servers starting together on a fresh file: the switch to WAL can answer "database
         # is locked" at once, without SQLite's busy wait (seen in test_two_servers). Retry it.
@@ -100,13 +116,15 @@ class Database:
 
     def _create_file(self) -> None:
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, self.mode)
         except OSError as exc:
             raise XGenError(f"cannot open the box registry {self.path}: {exc}",
                             "check the shared folder's permissions (see docs/shared-box.md)") from None
         try:
             if os.fstat(fd).st_uid == os.getuid():
-                os.fchmod(fd, 0o666)  # every user's Jupyter server writes it; SQLite gives -wal/-shm the same mode
+                # Shared: every user's Jupyter server writes it. Private: the box service alone.
+                # SQLite gives -wal/-shm the same mode.
+                os.fchmod(fd, self.mode)
         finally:
             os.close(fd)
 
@@ -148,10 +166,10 @@ class Database:
     def recreate(self, why: str) -> None:
         """Move the broken file aside and start an empty registry (one process does it; others wait)."""
         lock = self.folder / "registry.lock"
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, self.mode)
         try:
             if os.fstat(fd).st_uid == os.getuid():
-                os.fchmod(fd, 0o666)
+                os.fchmod(fd, self.mode)
             fcntl.flock(fd, fcntl.LOCK_EX)
             if self._healthy():  # another process recovered it while we waited
                 return

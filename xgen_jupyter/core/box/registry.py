@@ -18,11 +18,10 @@ from typing import Any, TypeVar
 
 import psutil
 
-from ..errors import XGenError
+from ..errors import CapacityRefused, QuotaExceeded, XGenError
 from . import identity
 from .db import SCHEMA, Database, is_corrupt
 from .devices import Claim, committed
-from .errors import CapacityRefused, QuotaExceeded
 from .quotas import Quota, Quotas
 
 log = logging.getLogger("xgen.box")
@@ -35,9 +34,10 @@ def gib(n: int) -> str:
 
 
 class BoxRegistry:
-    def __init__(self, shared_dir: Path, quotas: dict[str, Any] | None = None, user: str | None = None) -> None:
+    def __init__(self, shared_dir: Path, quotas: dict[str, Any] | None = None, user: str | None = None,
+                 private: bool = False) -> None:
         self.folder = Path(shared_dir)
-        self.db = Database(self.folder)
+        self.db = Database(self.folder, private)
         self.quotas = Quotas(self.folder, quotas)
         self.user = user or identity.current_user()
         self.host = identity.hostname()
@@ -46,8 +46,9 @@ class BoxRegistry:
         self.reclaim()
 
     # -- plumbing ------------------------------------------------------------------------
-    def _me(self) -> tuple[str, int, float]:
-        return self.host, self.pid, self.started
+    def _me(self) -> tuple[str, int, float, str]:
+        """This owner's entries: one process, and within it one user (the box service holds several)."""
+        return self.host, self.pid, self.started, self.user
 
     def _do(self, fn: Callable[[sqlite3.Connection], T], write: bool = True) -> T:
         """Run ``fn`` in a transaction; a corrupted file is recreated (with a warning) and ``fn`` retried once."""
@@ -72,7 +73,8 @@ class BoxRegistry:
         raise AssertionError("unreachable")
 
     def _row(self, con: sqlite3.Connection, name: str) -> int | None:
-        r = con.execute("SELECT id FROM servers WHERE host=? AND owner_pid=? AND owner_started=? AND name=?",
+        r = con.execute("SELECT id FROM servers WHERE host=? AND owner_pid=? AND owner_started=? AND owner=?"
+                        " AND name=?",
                         (*self._me(), name)).fetchone()
         return int(r[0]) if r else None
 
@@ -157,7 +159,7 @@ class BoxRegistry:
             started = identity.started_at(engine_pid) if engine_pid else None
             cur = con.execute(
                 "UPDATE servers SET state=?, engine_pid=?, engine_started=?, endpoint=?, updated_at=?"
-                " WHERE host=? AND owner_pid=? AND owner_started=? AND name=?",
+                " WHERE host=? AND owner_pid=? AND owner_started=? AND owner=? AND name=?",
                 (state, engine_pid, started, endpoint, time.time(), *self._me(), name))
             return cur.rowcount > 0
 
@@ -168,7 +170,7 @@ class BoxRegistry:
 
         def op(con: sqlite3.Connection) -> str | None:
             r = con.execute("SELECT id, key_file FROM servers WHERE host=? AND owner_pid=? AND owner_started=?"
-                            " AND name=?", (*self._me(), name)).fetchone()
+                            " AND owner=? AND name=?", (*self._me(), name)).fetchone()
             if r is None:
                 return None
             con.execute("DELETE FROM servers WHERE id=?", (r[0],))
@@ -179,9 +181,22 @@ class BoxRegistry:
             _unlink(key_file)
         return key_file
 
+    def set_shares(self, name: str, grantees: list[str]) -> bool:
+        """Record who may use ``name`` (the box service keeps the key itself: no key file). False: no entry."""
+
+        def op(con: sqlite3.Connection) -> bool:
+            me = self._row(con, name)
+            if me is None:
+                return False
+            con.execute("DELETE FROM shares WHERE server_id=?", (me,))
+            con.executemany("INSERT INTO shares (server_id, grantee) VALUES (?,?)", [(me, g) for g in grantees])
+            return True
+
+        return self._do(op)
+
     def release_all(self) -> None:
-        self._do(lambda con: con.execute("DELETE FROM servers WHERE host=? AND owner_pid=? AND owner_started=?",
-                                         self._me()))
+        self._do(lambda con: con.execute("DELETE FROM servers WHERE host=? AND owner_pid=? AND owner_started=?"
+                                         " AND owner=?", self._me()))
 
     # -- dead owners ---------------------------------------------------------------------
     def reclaim(self) -> list[str]:
@@ -242,7 +257,7 @@ class BoxRegistry:
                     "gpu_bytes": sum(r[4] for r in mine if r[3] == "gpu"),
                     "host_bytes": sum(r[4] for r in mine if r[3] == "host"),
                     "shared_with": sorted(g for s, g in shares if s == sid),
-                    "mine": (host, pid, started) == self._me(),
+                    "mine": (host, pid, started, owner) == self._me(),
                 })
             return out
 

@@ -18,9 +18,8 @@ import sqlite3
 import subprocess
 from pathlib import Path
 
-from ..errors import ServerNotFound
+from ..errors import ServerNotFound, ShareError
 from .db import prepare_dir
-from .errors import ShareError
 from .registry import BoxRegistry
 
 USER_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,63}$")
@@ -64,7 +63,7 @@ def share(reg: BoxRegistry, name: str, key: str, grantees: list[str]) -> list[st
 
     def op(con: sqlite3.Connection) -> str | None:
         r = con.execute("SELECT id, key_file FROM servers WHERE host=? AND owner_pid=? AND owner_started=?"
-                        " AND name=?", (reg.host, reg.pid, reg.started, name)).fetchone()
+                        " AND owner=? AND name=?", (reg.host, reg.pid, reg.started, reg.user, name)).fetchone()
         if r is None:
             raise ServerNotFound(f"no server named {name!r} is registered", "load it first")
         con.execute("UPDATE servers SET key_file=? WHERE id=?", (key_file, r[0]))
