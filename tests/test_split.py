@@ -12,7 +12,7 @@ from xgen_jupyter.core.hardware.types import CPUInfo, GPUInfo, HardwareReport
 from xgen_jupyter.core.planning import memory
 from xgen_jupyter.core.planning.context import PlanInputs
 from xgen_jupyter.core.planning.planner import plan
-from xgen_jupyter.core.planning.request import BACKENDS, parse_request
+from xgen_jupyter.core.planning.request import parse_request
 from xgen_jupyter.core.planning.split import PIPELINE_COPIES, estimate_split, fit_split, layer_devices
 from xgen_jupyter.core.textreport import render_plan
 
@@ -140,10 +140,11 @@ def xtx(i: int) -> GPUInfo:  # the dual RX 7900 XTX box of shared/devices
 
 def make(facts, gpus, backends=("llama-server-cuda", "llama-server-rocm", "llama-server-vulkan", "llama-server-cpu"),
          flags=frozenset(), **req):  # fmt: skip
-    from xgen_jupyter.core.adapters.catalog import BackendInstall
+    from xgen_jupyter.core.adapters.registry import backend_ids, row
+    from xgen_jupyter.core.planning.backend import BackendInstall
 
-    inst = {b: BackendInstall(b, b in backends, f"/opt/{b}" if b in backends else None, flags=frozenset(flags))
-            for b in BACKENDS}  # fmt: skip
+    inst = {b: BackendInstall(row(b), b in backends, f"/opt/{b}" if b in backends else None, flags=frozenset(flags))
+            for b in backend_ids()}  # fmt: skip
     report = HardwareReport("test", tuple(gpus), CPU, ())
     return plan(PlanInputs(report, facts, parse_request({"model": "default", **req}), inst, "m"))
 
@@ -263,12 +264,12 @@ def test_engine_refusing_row_is_named_not_blamed_on_the_model() -> None:
 
 
 def test_help_choices_become_flags(tmp_path) -> None:
-    from xgen_jupyter.core.adapters.catalog import _help_flags
+    from xgen_jupyter.core.adapters.probe import help_flags
 
     fake = tmp_path / "llama-server"
     fake.write_text("#!/bin/sh\necho '-sm,   --split-mode {none,layer,row,tensor}   how to split'\necho '--fit [on|off]'\n")
     fake.chmod(0o755)
-    flags = _help_flags(str(fake))
+    flags = help_flags(str(fake))
     assert {"--split-mode", "--fit", "--split-mode=tensor", "--split-mode=row"} <= flags
 
 

@@ -14,11 +14,11 @@ import threading
 import time
 from pathlib import Path
 
-from xgen_jupyter.core.adapters.catalog import BackendInstall
+from xgen_jupyter.core.adapters.registry import backend_ids, row
 from xgen_jupyter.core.config import CoreConfig
 from xgen_jupyter.core.errors import XGenError
 from xgen_jupyter.core.hardware.inject import load_report_file
-from xgen_jupyter.core.planning.request import BACKENDS
+from xgen_jupyter.core.planning.backend import BackendInstall
 from xgen_jupyter.core.process.logbuffer import LogBuffer
 from xgen_jupyter.core.process.server import ManagedServer
 from xgen_jupyter.core.service import XGenCore
@@ -29,9 +29,9 @@ def main() -> None:
     report = load_report_file(report_file)
     core = XGenCore(CoreConfig(shared_dir=Path(shared), state_dir=Path(shared).parent / f"state-{os.getpid()}"),
                     hardware=lambda refresh=False: report)
-    core._backends = {b: BackendInstall(b, b == "llama-server-cuda", "/nonexistent/llama-server"
-                                        if b == "llama-server-cuda" else None) for b in BACKENDS}
-    admission = core.manager.admission
+    core._backends = {b: BackendInstall(row(b), b == "llama-server-cuda", "/nonexistent/llama-server"
+                                        if b == "llama-server-cuda" else None) for b in backend_ids()}
+    admission = core.admission
     assert admission is not None
     user = core.registry.user if core.registry else "?"
     go = threading.Barrier(n)

@@ -6,13 +6,14 @@ from dataclasses import replace
 
 import pytest
 
-from xgen_jupyter.core.adapters.catalog import BackendInstall
+from xgen_jupyter.core.adapters.registry import backend_ids, row
 from xgen_jupyter.core.errors import BackendUnavailable, RequestError
 from xgen_jupyter.core.hardware.types import CPUInfo, GPUInfo, HardwareReport, VulkanDevice
 from xgen_jupyter.core.models.inspect import inspect_model
+from xgen_jupyter.core.planning.backend import BackendInstall
 from xgen_jupyter.core.planning.context import GiB, Occupant, PlanInputs
 from xgen_jupyter.core.planning.planner import plan
-from xgen_jupyter.core.planning.request import BACKENDS, parse_request
+from xgen_jupyter.core.planning.request import parse_request
 
 CPU = CPUInfo(16, 32, 128 * GiB, 100 * GiB, "test cpu")
 # GPU descriptions as the detectors report them from the recorded devices in shared/devices.
@@ -23,10 +24,10 @@ H100 = GPUInfo(0, "NVIDIA H100 80GB HBM3", "nvidia", 80 * GiB, 79 * GiB, "sm_90"
 
 
 def installs(*available: str) -> dict[str, BackendInstall]:
-    return {b: BackendInstall(b, b in available, f"/opt/{b}" if b in available else None) for b in BACKENDS}
+    return {b: BackendInstall(row(b), b in available, f"/opt/{b}" if b in available else None) for b in backend_ids()}
 
 
-ALL = installs(*BACKENDS)
+ALL = installs(*backend_ids())
 
 
 @pytest.fixture(scope="module")

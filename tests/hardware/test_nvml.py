@@ -43,18 +43,19 @@ def test_two_h200_replay_and_a_split_plan_on_busy_cards() -> None:
     from dataclasses import replace
 
     from tests.test_memory import llama_shaped
-    from xgen_jupyter.core.adapters.catalog import BackendInstall
+    from xgen_jupyter.core.adapters.registry import backend_ids, row
     from xgen_jupyter.core.hardware.types import CPUInfo, HardwareReport
+    from xgen_jupyter.core.planning.backend import BackendInstall
     from xgen_jupyter.core.planning.context import GiB, PlanInputs
     from xgen_jupyter.core.planning.planner import plan
-    from xgen_jupyter.core.planning.request import BACKENDS, parse_request
+    from xgen_jupyter.core.planning.request import parse_request
 
     gpus = NVMLDetector(nvml=NVMLReplay(FIXTURES / "nvidia-2xh200.nvml.json")).detect().gpus
     assert [(g.index, g.name, g.pci_bus_id) for g in gpus] == [
         (0, "NVIDIA H200", "00000000:00:06.0"), (1, "NVIDIA H200", "00000000:00:07.0")]  # fmt: skip
     busy = tuple(replace(g, memory_free=int(12 * GiB)) for g in gpus)  # 7 GiB margin + 5 GiB
     report = HardwareReport("nvml", busy, CPUInfo(16, 32, 256 * GiB, 200 * GiB, "cpu"), ())
-    inst = {b: BackendInstall(b, b == "llama-server-cuda", "/opt/x") for b in BACKENDS}
+    inst = {b: BackendInstall(row(b), b == "llama-server-cuda", "/opt/x") for b in backend_ids()}
     facts = llama_shaped(32, 4096, 32, 8, 14336)
     p = plan(PlanInputs(report, facts, parse_request({"model": "m"}), inst, "m"))
     assert p.settings.split_mode == "layer" and p.gpus == (0, 1) and p.settings.n_gpu_layers == 33

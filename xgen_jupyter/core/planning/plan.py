@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from .backend import EngineSettings
+
 Level = Literal["info", "warning"]
 
 
@@ -44,38 +46,6 @@ class MemoryEstimate:
     per_gpu: tuple[int, ...] = ()
     #: ... and the free bytes each card was fitted to.
     per_gpu_budget: tuple[int, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class EngineSettings:
-    """The engine-neutral settings an adapter turns into a command line."""
-
-    n_ctx: int
-    n_batch: int
-    n_ubatch: int
-    n_threads: int
-    n_parallel: int
-    n_gpu_layers: int
-    flash_attn: str = "auto"
-    fit_off: bool = False
-    mlock: bool = False
-    cont_batching: bool = True
-    jinja: bool = False
-    embedding: bool = False
-    chat_format: str | None = None
-    main_gpu: int | None = None
-    split_mode: str | None = None
-    tensor_split: tuple[float, ...] | None = None
-    cache_type_k: str | None = None
-    cache_type_v: str | None = None
-    # vLLM
-    tensor_parallel_size: int | None = None
-    gpu_memory_utilization: float | None = None
-    max_model_len: int | None = None
-    dtype: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

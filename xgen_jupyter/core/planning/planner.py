@@ -5,11 +5,10 @@ from __future__ import annotations
 from dataclasses import fields
 from typing import Any
 
-from ..adapters.catalog import make_adapter
 from ..errors import RequestError
 from ..hardware.types import GPUInfo
 from . import memory, split
-from .choice import choose_backend, device_of, engine_of
+from .choice import choose_backend
 from .context import GiB, PlanInputs, RuleCtx
 from .plan import EngineSettings, LaunchPlan, MemoryEstimate, Reason
 from .rules import RULES
@@ -68,7 +67,7 @@ def _cpu_vulkan_device(inp: PlanInputs) -> int | None:
 
 
 def _fit_kw(ctx: RuleCtx, values: dict[str, Any]) -> dict[str, Any]:
-    server = ctx.engine == "llama-server"
+    server = ctx.traits.slots_share_ctx
     return dict(
         n_parallel=values["n_parallel"], n_ubatch=values["n_ubatch"],
         cache_type_k=values.get("cache_type_k") or "f16", cache_type_v=values.get("cache_type_v") or "f16",
@@ -83,7 +82,7 @@ def _fit_kw(ctx: RuleCtx, values: dict[str, Any]) -> dict[str, Any]:
 def _single_kw(ctx: RuleCtx, values: dict[str, Any]) -> dict[str, Any]:
     """_fit_kw for one card: llama-server b11434 (what xgen builds) offloads the output head
     first, llama-cpp-python's older llama.cpp last (split.py always places blocks as b11434)."""
-    return {**_fit_kw(ctx, values), "head_first": ctx.engine == "llama-server"}
+    return {**_fit_kw(ctx, values), "head_first": ctx.traits.head_first}
 
 
 def _budget(inp: PlanInputs, gpu: GPUInfo) -> tuple[int, int]:
@@ -135,7 +134,7 @@ def _fit(
 def _split_gpus(ctx: RuleCtx) -> tuple[GPUInfo, ...]:
     """Cards one engine may split over: llama-server on GPUs, dedicated cards only when the box
     has any (llama.cpp itself skips integrated GPUs beside discrete ones)."""
-    if ctx.engine != "llama-server" or ctx.device == "cpu" or len(ctx.gpus) < 2:
+    if not ctx.traits.gpu_split or ctx.device == "cpu" or len(ctx.gpus) < 2:
         return ()
     cards = tuple(g for g in ctx.gpus if not g.integrated) or ctx.gpus
     return cards if len(cards) > 1 else ()
@@ -159,10 +158,9 @@ def _fit_split(
 
 def _check_split_mode(ctx: RuleCtx, mode: str) -> None:
     """Refuse a split the chosen engine build cannot run, before anything starts."""
-    if ctx.engine != "llama-server" or mode in ("none", "layer"):
+    if not ctx.traits.gpu_split or mode in ("none", "layer"):
         return
-    inst = ctx.inputs.backends.get(ctx.backend)
-    flags = inst.flags if inst else frozenset()
+    flags = ctx.install.flags
     has_tensor = "--split-mode=tensor" in flags
     if mode == "row" and ctx.device == "vulkan":
         raise RequestError(
@@ -260,7 +258,7 @@ def _flash_attn_on(ctx: RuleCtx, mode: str) -> bool:
     kernels for it (CUDA, CPU); llama-cpp-python leaves it off unless asked."""
     if mode != "auto":
         return mode == "on"
-    return ctx.engine == "llama-server" and ctx.device in ("cuda", "cpu")
+    return ctx.device in ctx.traits.flash_attn_auto_on
 
 
 def _gib(n: int) -> str:
@@ -270,7 +268,8 @@ def _gib(n: int) -> str:
 def plan(inp: PlanInputs) -> LaunchPlan:
     """Choose the backend, apply the rules, fit memory and build the command line."""
     backend, fallbacks, reasons = choose_backend(inp)
-    device, engine = device_of(backend), engine_of(backend)
+    install = inp.backends[backend]
+    device, traits = install.row.device, install.row.traits
     gpus = _pick_gpus(inp, device)
     env_extra: dict[str, str] = {}
     if device == "vulkan" and not gpus:
@@ -287,7 +286,7 @@ def plan(inp: PlanInputs) -> LaunchPlan:
                     "warning",
                 )
             )
-    ctx = RuleCtx(inp, backend, engine, device, gpus)
+    ctx = RuleCtx(inp, install, gpus)
     req = inp.request
     user = {k: v for k in req.user_set() if k in _SETTING_FIELDS and (v := getattr(req, k)) is not None}
     values = _base_settings(inp)
@@ -295,7 +294,7 @@ def plan(inp: PlanInputs) -> LaunchPlan:
         values["n_gpu_layers"] = inp.facts.n_layer + 1
     reasons += _apply_rules(ctx, values, user)
     values.update(user)
-    if engine == "llama-server" and values["n_parallel"] > 1 and "n_ctx" not in user:
+    if traits.slots_share_ctx and values["n_parallel"] > 1 and "n_ctx" not in user:
         # llama-server's -c is shared by its slots: give each slot the default context.
         values["n_ctx"] *= values["n_parallel"]
         reasons.append(
@@ -307,7 +306,7 @@ def plan(inp: PlanInputs) -> LaunchPlan:
             )
         )
     # llama-server gives each slot n_ctx / n_parallel tokens: that is what must stay within training.
-    per_seq = req.n_ctx // values["n_parallel"] if req.n_ctx and engine == "llama-server" else req.n_ctx
+    per_seq = req.n_ctx // values["n_parallel"] if req.n_ctx and traits.slots_share_ctx else req.n_ctx
     if per_seq and inp.facts.n_ctx_train and per_seq > inp.facts.n_ctx_train:
         reasons.append(
             Reason(
@@ -318,25 +317,25 @@ def plan(inp: PlanInputs) -> LaunchPlan:
                 "warning",
             )
         )
-    if engine == "vllm":
+    if not traits.memory_fit:
         values.setdefault("max_model_len", values["n_ctx"])
         if device != "cpu":
-            values.setdefault("gpu_memory_utilization", 0.9)
+            values.setdefault("gpu_memory_utilization", traits.gpu_memory_share)
             values.setdefault("tensor_parallel_size", 1)
     wanted_ctx = values["n_ctx"]
-    estimate, fit_reasons = _fit(inp, ctx, values, user) if engine != "vllm" else (None, [])
+    estimate, fit_reasons = _fit(inp, ctx, values, user) if traits.memory_fit else (None, [])
     reasons += fit_reasons
     multi = _plan_split(inp, ctx, values, user, estimate, wanted_ctx) if estimate is not None else None
     if multi is not None:
         estimate, split_reasons, gpus = multi
         # The single-card fit's notes no longer hold: the split has its own.
         reasons = [r for r in reasons if r.rule != "memory-fit"] + split_reasons
-    elif engine != "vllm" and gpus and values["n_gpu_layers"] > 0:
+    elif traits.memory_fit and gpus and values["n_gpu_layers"] > 0:
         gpus = gpus[:1]
         values.pop("tensor_split", None)
     settings = EngineSettings(**{k: v for k, v in values.items() if k in _SETTING_FIELDS})
-    adapter = make_adapter(inp.backends[backend])
-    gpu_ids = tuple(g.index for g in gpus) if values["n_gpu_layers"] or engine == "vllm" else ()
+    adapter = install.launcher()
+    gpu_ids = tuple(g.index for g in gpus) if values["n_gpu_layers"] or not traits.memory_fit else ()
     argv = adapter.argv(settings, inp.facts.path, alias=inp.name)
     env = {**adapter.env(settings, gpu_ids), **env_extra}
     return LaunchPlan(

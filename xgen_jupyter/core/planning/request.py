@@ -3,21 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from ..errors import RequestError
 
-BACKENDS = (
-    "llama-server-vulkan",
-    "llama-server-rocm",
-    "llama-server-cuda",
-    "llama-server-cpu",
-    "vllm-cuda",
-    "vllm-rocm",
-    "vllm-cpu",
-    "llama-cpp-python",
-)
 SERVER_TYPES = ("llm", "embedding")
 RESTART_POLICIES = ("never", "on-crash")
 MAX_IDLE_TTL = 365 * 24 * 3600.0
@@ -95,14 +86,13 @@ _INT_FIELDS = {
 _BOOL_FIELDS = ("mlock", "cont_batching", "jinja", "pinned")
 _CHOICES = {
     "server_type": SERVER_TYPES,
-    "backend": ("auto", *BACKENDS),
     "split_mode": SPLIT_MODES,
     "flash_attn": FLASH_ATTN,
     "cache_type_k": KV_TYPES,
     "cache_type_v": KV_TYPES,
     "restart": RESTART_POLICIES,
 }
-_STR_FIELDS = ("model", "name", "chat_format", "dtype")
+_STR_FIELDS = ("model", "name", "chat_format", "dtype", "backend")
 # Aliases the UI and magics use for brevity.
 _ALIASES = {"kind": "server_type", "ctx": "n_ctx", "gpu_layers": "n_gpu_layers", "parallel": "n_parallel"}
 
@@ -132,8 +122,11 @@ def _as_bool(key: str, value: Any) -> bool:
     raise RequestError(f"{key} must be true or false, not {value!r}")
 
 
-def parse_request(data: dict[str, Any]) -> LoadRequest:
-    """Validate a JSON-like dict into a :class:`LoadRequest`, or raise :class:`RequestError`."""
+def parse_request(data: dict[str, Any], backends: Collection[str] | None = None) -> LoadRequest:
+    """Validate a JSON-like dict into a :class:`LoadRequest`, or raise :class:`RequestError`.
+
+    ``backends``: the known backend ids (``adapters.registry.backend_ids()``; the ids are defined
+    there, not in this tier). Left out, any id passes here and the planner refuses an unknown one."""
     if not isinstance(data, dict):
         raise RequestError("a load request must be a JSON object")
     data = {_ALIASES.get(k, k): v for k, v in data.items()}
@@ -178,6 +171,9 @@ def parse_request(data: dict[str, Any]) -> LoadRequest:
             ):
                 raise RequestError("tensor_split must be a list of non-negative numbers, e.g. [3, 1]")
             out[key] = tuple(float(x) for x in value)
+    choices = ("auto", *backends) if backends is not None else None
+    if choices is not None and out.get("backend", "auto") not in choices:
+        raise RequestError(f"backend={out['backend']!r} is not one of: {', '.join(choices)}")
     if "model" not in out:
         raise RequestError("model is required", "give a .gguf path, a Hugging Face folder, or 'default'")
     name = out.get("name")

@@ -1,4 +1,6 @@
-"""The seed's lessons as data: each rule has an id, a condition, what it sets, and why."""
+"""The seed's lessons as data: each rule has an id, a condition, what it sets, and why.
+
+Conditions read the engine's traits and the device kind, never a backend or engine name."""
 
 from __future__ import annotations
 
@@ -25,12 +27,8 @@ class Rule:
     effect: str
 
 
-def _llama(c: RuleCtx) -> bool:
-    return c.engine == "llama-server"
-
-
-def _gguf_engine(c: RuleCtx) -> bool:
-    return c.engine in ("llama-server", "llama-cpp-python")
+def _ggml(c: RuleCtx) -> bool:
+    return c.traits.ggml
 
 
 def _mlock_fits(c: RuleCtx) -> bool:
@@ -48,28 +46,28 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "rocm-fit-off",
         "llama-server's --fit misreads VRAM on ROCm and page-faults at load; xgen sizes -ngl itself",
-        lambda c: _llama(c) and c.device == "rocm",
+        lambda c: c.traits.auto_fit and c.device == "rocm",
         lambda c: {"fit_off": True},
         "--fit off",
     ),
     Rule(
         "own-fit",
         "xgen sized -ngl and the context from the model's metadata; --fit would silently resize them",
-        lambda c: _llama(c) and c.device in ("cuda", "vulkan"),
+        lambda c: c.traits.auto_fit and c.device in ("cuda", "vulkan"),
         lambda c: {"fit_off": True},
         "--fit off",
     ),
     Rule(
         "rocm-no-flash-attn",
         "Flash Attention on ROCm returned corrupted output at some sequence lengths",
-        lambda c: _gguf_engine(c) and c.device == "rocm",
+        lambda c: _ggml(c) and c.device == "rocm",
         lambda c: {"flash_attn": "off"},
         "--flash-attn off",
     ),
     Rule(
         "vulkan-no-flash-attn",
         "Vulkan builds lack stable Flash Attention; on lavapipe it segfaults on the first request",
-        lambda c: _gguf_engine(c) and c.device == "vulkan",
+        lambda c: _ggml(c) and c.device == "vulkan",
         lambda c: {"flash_attn": "off"},
         "--flash-attn off",
     ),
@@ -83,56 +81,56 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "igpu-parallel-1",
         "an integrated GPU shares system RAM; concurrent slots exhaust it and the box runs out of memory",
-        lambda c: _gguf_engine(c) and c.gpu is not None and c.gpu.integrated,
+        lambda c: _ggml(c) and c.gpu is not None and c.gpu.integrated,
         lambda c: {"n_parallel": 1},
         "--parallel 1",
     ),
     Rule(
         "dgpu-parallel",
         "dedicated VRAM holds several KV caches, so concurrent requests are served in parallel",
-        lambda c: _llama(c) and c.gpu is not None and not c.gpu.integrated and not c.embedding,
+        lambda c: c.traits.parallel_slots and c.gpu is not None and not c.gpu.integrated and not c.embedding,
         _dgpu_parallel,
         "--parallel 4 (2 under 16 GiB free)",
     ),
     Rule(
         "cpu-parallel-1",
         "on the CPU every slot shares the same cores and costs its own KV cache",
-        lambda c: c.device == "cpu" and _gguf_engine(c),
+        lambda c: c.device == "cpu" and _ggml(c),
         lambda c: {"n_parallel": 1},
         "--parallel 1",
     ),
     Rule(
         "mlock-if-ram",
         "free RAM holds the whole model; locking it stops swapping (which cut decode from 30 to 5 t/s)",
-        lambda c: _gguf_engine(c) and _mlock_fits(c),
+        lambda c: _ggml(c) and _mlock_fits(c),
         lambda c: {"mlock": True},
         "--mlock",
     ),
     Rule(
         "embed-batch",
         "documents longer than a 512-token batch were truncated; embeddings need the whole input in one batch",
-        lambda c: c.embedding and _gguf_engine(c),
+        lambda c: c.embedding and _ggml(c),
         lambda c: {"n_batch": 2048, "n_ubatch": 2048, "embedding": True},
         "--batch-size 2048 --ubatch-size 2048 --embedding",
     ),
     Rule(
         "embed-vllm",
         "vLLM serves /v1/embeddings only with its pooling runner",
-        lambda c: c.embedding and c.engine == "vllm",
+        lambda c: c.embedding and c.traits.pooling_runner,
         lambda c: {"embedding": True},
         "--runner pooling",
     ),
     Rule(
         "chat-template-missing",
         "the GGUF carries no chat template; without one the engine falls back to a wrong format and answers ''",
-        lambda c: _gguf_engine(c) and not c.embedding and not c.facts.has_chat_template,
+        lambda c: _ggml(c) and not c.embedding and not c.facts.has_chat_template,
         lambda c: {"chat_format": CHAT_FORMAT_BY_ARCH.get(c.facts.architecture, "chatml")},
         "chat format set from the architecture",
     ),
     Rule(
         "jinja-template",
         "the model's own Jinja chat template enables tool calling",
-        lambda c: _llama(c) and not c.embedding and c.facts.has_chat_template,
+        lambda c: c.traits.jinja and not c.embedding and c.facts.has_chat_template,
         lambda c: {"jinja": True},
         "--jinja",
     ),
