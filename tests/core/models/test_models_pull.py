@@ -237,5 +237,27 @@ def test_existing_file_of_another_origin_is_not_overwritten(hub: HubMirror, tmp_
 
 
 def test_pull_dir_prefers_the_box_wide_folder(tmp_path: Path) -> None:
+    box = tmp_path / "box" / "models"
     assert pull_dir([str(tmp_path / "a"), str(tmp_path / "b")]) == tmp_path / "a"
-    assert pull_dir([str(tmp_path / "a")], shared_dir=tmp_path / "box") == tmp_path / "box" / "models"
+    assert pull_dir([str(tmp_path / "a")], shared_dir=tmp_path / "box") == tmp_path / "a"  # not a model dir
+    assert pull_dir([str(tmp_path / "a"), str(box)], shared_dir=tmp_path / "box") == box
+
+
+def test_pull_into_a_box_wide_folder(hub: HubMirror, tmp_path: Path) -> None:
+    """Every user can pull into <shared_dir>/models: the folders are 1777, the locks 666, models 644."""
+    box = tmp_path / "box" / "models"
+    r = pull(TINY, model_dirs=[str(tmp_path / "mine"), str(box)], shared_dir=tmp_path / "box", endpoint=hub.url)
+    assert Path(r["path"]).parent == box and (box.stat().st_mode & 0o7777) == 0o1777
+    assert ((box / ".xgen-pull").stat().st_mode & 0o7777) == 0o1777
+    assert all(p.stat().st_mode & 0o777 == 0o666 for p in (box / ".xgen-pull").glob("*.lock"))
+    assert Path(r["path"]).stat().st_mode & 0o777 == 0o644
+    assert not (tmp_path / "mine").exists()
+
+
+def test_no_model_dirs_pull_to_the_user_folder_the_catalog_reads(hub: HubMirror, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    monkeypatch.setenv("XGEN_MODELS_DIR", str(tmp_path / "cache-models"))
+    r = pull(TINY, model_dirs=[], endpoint=hub.url)
+    assert r["path"] == str(tmp_path / "cache-models" / "tiny-Q4_K_M.gguf")
+    assert "tiny-Q4_K_M" in [m["name"] for m in list_models([])]
+    assert resolve_model("tiny-Q4_K_M", []) == r["path"]

@@ -1,8 +1,9 @@
 """``xgen pull REPO[:QUANT or FILE]``: a GGUF (or a Hugging Face folder for vLLM) from the hub into
 the models folder, where the catalog (:func:`.resolve.list_models`) lists it as soon as it is whole.
 
-Which folder: ``<shared_dir>/models`` on a shared box (one copy of a 20 GB model for every user),
-else the first model dir, else ``~/.cache/xgen/models``. ``HF_ENDPOINT`` (a mirror) and the user's
+Which folder: ``<shared_dir>/models`` on a shared box when the administrator lists it in
+``c.XGen.model_dirs`` (one copy of a 20 GB model for every user), else the first model dir, else
+``~/.cache/xgen/models`` (``$XGEN_MODELS_DIR``), which the catalog reads when no model dir is set. ``HF_ENDPOINT`` (a mirror) and the user's
 token (``HF_TOKEN`` or ``huggingface-cli login``) are honoured as huggingface_hub does.
 """
 
@@ -18,6 +19,7 @@ from typing import Any
 
 from ..errors import ModelError
 from . import pull_file
+from .pull_dirs import box_dir, pull_dir
 from .pull_spec import HubFile, Selection, parse_spec, select
 
 #: Kept free on the target disk after a pull, so a pull never fills a disk to its last byte.
@@ -46,20 +48,6 @@ class PullProgress:
 
 
 ProgressCallback = Callable[[PullProgress], None]
-
-
-def default_pull_dir() -> Path:
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return Path(os.environ.get("XGEN_MODELS_DIR") or cache / "xgen" / "models")
-
-
-def pull_dir(model_dirs: list[str], shared_dir: str | Path | None = None) -> Path:
-    """Where pulls land: the box-wide folder, the first model dir, or the per-user default."""
-    if shared_dir:
-        return Path(shared_dir) / "models"
-    if model_dirs:
-        return Path(os.path.expanduser(model_dirs[0])).absolute()
-    return default_pull_dir()
 
 
 def free_bytes(path: Path) -> int:
@@ -151,10 +139,12 @@ def pull(
     ps = parse_spec(spec)
     endpoint = (endpoint or os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
     root = Path(dest) if dest else pull_dir(model_dirs or [], shared_dir)
+    shared = shared_dir is not None and root.absolute() == box_dir(shared_dir).absolute()
     commit, files = _hub_files(endpoint, ps.repo, ps.revision, token)
     sel = select(ps.repo, files, ps.selector)
     _check_clash(root, sel, ps.repo)
     _check_disk(root, sel, free)
+    pull_file.make_dir(root, shared)
     report = _Reporter(ps.repo, sel.total, on_progress, min_interval)
     paths = []
     # Parts after the first, then the first: list_models shows a split GGUF by its first part, and an
@@ -166,7 +156,7 @@ def pull(
         rel = _rel(sel, f)
         try:
             paths.append(pull_file.download(endpoint=endpoint, repo=ps.repo, revision=commit, f=f, root=root,
-                                            rel=rel, token=token, on_progress=report.file(f)))  # fmt: skip
+                                            rel=rel, token=token, on_progress=report.file(f), shared=shared))  # fmt: skip
         except ModelError:
             raise
         except Exception as exc:  # the connection dropped, the mirror went away: the partial stays

@@ -31,6 +31,13 @@ _HASH_CHUNK = 8 * 1024 * 1024
 FileProgress = Callable[[int, str], None]
 
 
+def make_dir(path: Path, shared: bool) -> None:
+    """Create ``path``; a box-wide one is 1777 like the shared dir, so every user can pull into it."""
+    path.mkdir(parents=True, exist_ok=True)
+    if shared and path.stat().st_uid == os.getuid() and path.stat().st_mode & 0o7777 != 0o1777:
+        os.chmod(path, 0o1777)  # mkdir's mode is cut by the umask
+
+
 def meta_paths(root: Path, rel: str) -> tuple[Path, Path, Path]:
     """(lock, sidecar, partial-prefix) of the file ``rel`` under ``root``: all in root/.xgen-pull."""
     key = rel.replace("/", "%")
@@ -109,15 +116,16 @@ class _Bar:
 
 def download(
     *, endpoint: str, repo: str, revision: str, f: HubFile, root: Path, rel: str,
-    token: str | None, on_progress: FileProgress, poll: float = 0.25,
+    token: str | None, on_progress: FileProgress, poll: float = 0.25, shared: bool = False,
 ) -> Path:  # fmt: skip
     """Fetch ``f`` (at ``revision``) to ``root/rel``; return the path. Waits while another pull of
     the same file (any process) holds its lock, then finds the file done instead of fetching it."""
     import filelock
 
     lock_path, _, prefix = meta_paths(root, rel)
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    lock = filelock.FileLock(str(lock_path))
+    make_dir(lock_path.parent, shared)
+    # 0o666: on a shared box the next user must be able to take the lock another user's pull created.
+    lock = filelock.FileLock(str(lock_path), mode=0o666 if shared else 0o644)
     while True:
         try:
             lock.acquire(timeout=poll)
@@ -148,10 +156,16 @@ def _fetch(endpoint: str, repo: str, revision: str, f: HubFile, root: Path, rel:
     meta = _head(endpoint, repo, revision, f.name, token)
     etag = (meta.etag or "").strip('"')
     size = f.size if f.size is not None else meta.size
-    part = prefix.with_name(f"{prefix.name}.{etag[:16] or 'noetag'}.part")
+    version = f"{prefix.name}.{etag[:16] or 'noetag'}"
+    part = prefix.with_name(f"{version}.part")
+    if part.exists() and not os.access(part, os.W_OK):  # another user's partial on a shared box
+        part = prefix.with_name(f"{version}.{os.getuid()}.part")
     for stale in prefix.parent.glob(prefix.name + ".*.part"):
-        if stale != part:  # a partial of an older version of the file: useless now
-            stale.unlink(missing_ok=True)
+        if not stale.name.startswith(version + "."):
+            try:  # a partial of an older version of the file: useless now
+                stale.unlink()
+            except OSError:
+                pass  # another user's, in a sticky folder
     if part.exists() and size is not None and part.stat().st_size > size:
         part.unlink()
     resume = part.stat().st_size if part.exists() else 0
@@ -166,6 +180,7 @@ def _fetch(endpoint: str, repo: str, revision: str, f: HubFile, root: Path, rel:
     _verify(repo, f, etag, part)
     dest = root / rel
     dest.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(part, 0o644)  # readable by every user of the box, whatever the umask
     os.replace(part, dest)
     _, sidecar, _ = meta_paths(root, rel)
     sidecar.write_text(json.dumps({"repo": repo, "file": f.name, "revision": revision, "etag": etag,

@@ -126,10 +126,11 @@ def select(repo: str, files: list[HubFile], selector: str | None) -> Selection:
         return _select_hf(repo, files, selector)
     groups = _groups(ggufs)
     if selector and (selector in names or selector.lower().endswith(".gguf")):
-        key = next((k for k, parts in groups.items() if selector in {p.name for p in parts}), None)
+        every = _groups([f for f in files if f.name.lower().endswith(".gguf")])  # mmproj too, when named
+        key = next((k for k, parts in every.items() if selector in {p.name for p in parts}), None)
         if key is None:
             raise ModelError(f"{repo} has no file {selector!r}", f"it has: {_listing(groups)}")
-        parts = _complete(repo, key, groups[key])
+        parts = _complete(repo, key, every[key])
         return Selection("gguf", tuple(parts), "", quant_of(key))
     want = (selector or DEFAULT_QUANT).upper()
     matches = {k: v for k, v in groups.items() if quant_of(k) == want}

@@ -8,6 +8,7 @@ import threading
 from typing import Any
 
 from ..errors import ModelError
+from .pull_dirs import default_pull_dir
 
 #: Characters a model name never needs and a shell would interpret.
 _FORBIDDEN = set(";|&$`<>\n\r\0")
@@ -87,7 +88,8 @@ def resolve_model(spec: str, model_dirs: list[str], allow_outside: bool = False)
     if os.path.isabs(expanded):
         candidates.append(expanded)
     else:
-        for d in dirs:
+        # No model dirs: any path goes, and a bare name may be a model `xgen pull` put in its own folder.
+        for d in dirs or [str(default_pull_dir())]:
             candidates += [os.path.join(d, expanded), os.path.join(d, expanded + ".gguf")]
         candidates += [os.path.abspath(expanded)]
     found = next((c for c in candidates if os.path.exists(c)), None)
@@ -121,14 +123,15 @@ def _default_entry() -> dict[str, Any]:
 
 
 def list_models(model_dirs: list[str]) -> list[dict[str, Any]]:
-    """``default`` plus every *.gguf and Hugging Face folder up to two levels under each dir.
+    """``default`` plus every *.gguf and Hugging Face folder up to two levels under each dir (with
+    no dirs given, under the folder ``xgen pull`` uses then: ~/.cache/xgen/models).
 
     Hidden entries are skipped, as are symlinks that leave the dir; split GGUFs are
     listed once, by their first part.
     """
     out = [_default_entry()]
     seen: set[str] = set()
-    for d in model_dirs:
+    for d in model_dirs or [str(default_pull_dir())]:  # no model dirs: what `xgen pull` fetched
         root = os.path.abspath(os.path.expanduser(d))
         if not os.path.isdir(root):
             continue
