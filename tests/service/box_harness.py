@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import sysconfig
 import time
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,23 @@ def ensure_users() -> None:
             pwd.getpwnam(user)
         except KeyError:
             subprocess.run(["useradd", "--create-home", "--shell", "/bin/sh", user], check=True, capture_output=True)
+
+
+def user_python(user: str = "alice") -> tuple[str, str]:
+    """(interpreter, PYTHONPATH) a Unix user can run with this checkout and the venv's packages.
+
+    The venv's own interpreter may live in root's home (pyenv under /root, mode 0700): then a
+    system Python of the same minor version runs the same site-packages (same ABI).
+    """
+    path = os.pathsep.join([str(REPO), sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]])
+    runuser = shutil.which("runuser") or "/usr/sbin/runuser"
+    minor = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    for exe in (sys.executable, f"/usr/bin/{minor}", f"/usr/local/bin/{minor}"):
+        r = subprocess.run([runuser, "-u", user, "--", exe, "-c", "import psutil, httpx"], capture_output=True,
+                           env={"PYTHONPATH": path, "PATH": "/usr/bin:/bin"}, check=False)
+        if r.returncode == 0:
+            return exe, path
+    pytest.skip(f"no Python {minor} that {user} may run with the venv's packages (the venv's is {sys.executable})")
 
 
 def world_dir(prefix: str) -> Path:
@@ -104,14 +122,20 @@ class BoxProc:
         return self.proc is not None and self.proc.poll() is None
 
 
+_PYTHON: list[tuple[str, str]] = []
+
+
 def as_user(user: str, sock: Path, action: str, *args: Any, env: dict[str, str] | None = None,
             timeout: float = 180.0) -> Any:
     """Run box_user_cli.py as ``user`` (runuser): its last stdout line, parsed as JSON."""
-    home = pwd.getpwnam(user).pw_dir
-    run_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": home, "PYTHONPATH": str(REPO),
+    if not _PYTHON:
+        _PYTHON.append(user_python(user))
+    exe, pythonpath = _PYTHON[0]
+    run_env = {"PATH": "/usr/bin:/bin", "HOME": pwd.getpwnam(user).pw_dir, "PYTHONPATH": pythonpath,
                "XGEN_BOX_SOCKET": str(sock), **(env or {})}
-    argv = ["runuser", "-u", user, "--", "env", *[f"{k}={v}" for k, v in run_env.items()], sys.executable,
-            str(USER_CLI), action, *[a if isinstance(a, str) else json.dumps(a) for a in args]]
+    argv = [shutil.which("runuser") or "/usr/sbin/runuser", "-u", user, "--", "/usr/bin/env",
+            *[f"{k}={v}" for k, v in run_env.items()], exe, str(USER_CLI), action,
+            *[a if isinstance(a, str) else json.dumps(a) for a in args]]
     r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env={}, check=False)
     lines = [ln for ln in r.stdout.splitlines() if ln.strip()]
     if not lines:

@@ -146,11 +146,11 @@ class BoxClient:
             while True:
                 try:
                     msg = wire.recv(sock, wire.MAX_REPLY)
-                except wire.Closed:
-                    return
-                except (OSError, wire.WireError) as exc:
+                except (OSError, wire.WireError) as exc:  # Closed too: the service ends a stream with "end"
                     raise ServiceUnavailable(f"lost the box service at {self.path}: {exc}",
                                              "it may be restarting; reconnect") from None
+                if msg.get("kind") == "end":
+                    return
                 if msg.get("kind") != "ping":
                     yield msg
         finally:

@@ -161,6 +161,7 @@ class Listener:
         try:
             for item in reply.items:
                 wire.send(conn, item)
+            wire.send(conn, {"kind": "end"})  # an end the client can tell from the service dying
         finally:
             close = getattr(reply.items, "close", None)
             if close is not None:

@@ -169,6 +169,8 @@ class Ops:
         listing = self.service.housekeeping.listing()
         for entry in listing:
             entry["mine"] = entry["owner"] == peer.user
+            if not entry["mine"]:  # a path says where in someone's home a model lives: the file name is enough
+                entry["model"] = os.path.basename(str(entry["model"]).rstrip("/"))
         return listing
 
     def op_share(self, peer: Peer, req: dict[str, Any]) -> Any:
@@ -198,7 +200,7 @@ class Ops:
                 server = core.manager.get(name)
             except ServerNotFound:
                 server = None
-        allowed = server is not None and (owner == peer.user or peer.user in self.shares.get(server, []))
+        allowed = server is not None and (owner == peer.user or peer.is_root or peer.user in self.shares.get(server, []))
         if server is None or not allowed:
             if owner != peer.user:
                 raise ServerNotFound(f"{owner} has not shared a server named {name!r} with {peer.user}",
