@@ -8,6 +8,7 @@ from typing import Any
 from .handlers.events import EventsWebSocket
 from .handlers.info import BackendsHandler, HardwareHandler, ModelsHandler, PlanHandler
 from .handlers.logs import LogsWebSocket
+from .handlers.pulls import PullHandler, PullsHandler
 from .handlers.servers import ServerHandler, ServersHandler
 from .handlers.share import ShareHandler
 from .proxy import ROUTES as PROXY_ROUTES
@@ -18,6 +19,8 @@ ROUTES: list[tuple[str, type, dict[str, Any]]] = [
     ("xgen/api/backends", BackendsHandler, {}),
     ("xgen/api/models", ModelsHandler, {}),
     ("xgen/api/plan", PlanHandler, {}),
+    ("xgen/api/pulls", PullsHandler, {}),
+    ("xgen/api/pulls/{job}", PullHandler, {}),
     ("xgen/api/servers", ServersHandler, {}),
     ("xgen/api/servers/{name}", ServerHandler, {}),
     ("xgen/api/servers/{name}/share", ShareHandler, {}),

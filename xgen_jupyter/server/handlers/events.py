@@ -10,6 +10,7 @@ from typing import Any
 
 from ...core.errors import RequestError
 from ...core.process.manager import Event
+from .pulls import pull_jobs
 from .wsbase import XGenWebSocket
 
 MIN_INTERVAL = 0.1  # seconds: faster sampling only burns the server's CPU
@@ -33,6 +34,7 @@ def parse_interval(raw: Any) -> float:
 class EventsWebSocket(XGenWebSocket):
     _unsubscribe: Callable[[], None] | None = None
     _sampler_task: asyncio.Task[None] | None = None
+    _unfollow_pulls: Callable[[], None] | None = None
 
     async def pre_get(self, *args: Any, **kwargs: Any) -> None:
         default = self.settings.get("xgen_gpu_sample_interval", 2.0)
@@ -52,6 +54,7 @@ class EventsWebSocket(XGenWebSocket):
 
         # Subscribe before the snapshot: a change racing the hello arrives after it, in order.
         self._unsubscribe = self.core.manager.subscribe(on_event)
+        self._unfollow_pulls = pull_jobs(self.settings).subscribe(self.send_threadsafe)  # model pulls' progress
         servers = [s.to_dict() for s in self.core.manager.servers()]
         self.send_json({"kind": "hello", "servers": servers, "hardware": hardware.to_dict()})
         self._sampler_task = asyncio.create_task(self._sample_loop())
@@ -93,6 +96,9 @@ class EventsWebSocket(XGenWebSocket):
         self.wake.set()
 
     def on_close(self) -> None:
+        if self._unfollow_pulls is not None:
+            self._unfollow_pulls()
+            self._unfollow_pulls = None
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
