@@ -121,6 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("backends", nargs="*", default=["llama-server-cpu"])
     e.add_argument("--force", action="store_true")
     e.set_defaults(func=cmd_builds)
+    from .pull_cli import add_parser as add_pull_parser
+
+    add_pull_parser(sub)
     return p
 
 

@@ -150,6 +150,7 @@ def pull(
     # Parts after the first, then the first: list_models shows a split GGUF by its first part, and an
     # HF folder once config.json (last in the selection) is there, so a half pull is never listed.
     order = [*sel.files[1:], sel.files[0]] if sel.kind == "gguf" else list(sel.files)
+    report.current = order[0].name
     report.begin(sum(f.size or 0 if pull_file.is_complete(root, _rel(sel, f), f)
                      else pull_file.partial_bytes(root, _rel(sel, f)) for f in sel.files))  # fmt: skip
     for f in order:
