@@ -5,6 +5,7 @@ from __future__ import annotations
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
+from ...boxd.remote import where
 from .base import XGenHandler
 
 
@@ -13,7 +14,8 @@ class HardwareHandler(XGenHandler):
     @authorized
     async def get(self) -> None:
         report = await self.blocking(self.core.hardware, self.flag("refresh"))
-        self.reply(report.to_dict())
+        # Where this server's models run: "in this Jupyter server" or "box service at <socket>".
+        self.reply({**report.to_dict(), "xgen_core": where(self.core)})
 
 
 class BackendsHandler(XGenHandler):
