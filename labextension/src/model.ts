@@ -7,6 +7,7 @@ import {
   IGPU,
   IHardwareReport,
   IProgress,
+  IPullJob,
   IServer,
   ServerState,
   XgenAction
@@ -23,6 +24,8 @@ export interface IState {
   /** Everyone's servers on this box (`servers?scope=box`); null until the first answer. */
   box: IBoxServer[] | null;
   boxError: string | null;
+  /** Model pulls by job id, as the last event or answer had them. */
+  pulls: { [id: string]: IPullJob };
 }
 
 export const initialState: IState = Object.freeze({
@@ -34,7 +37,8 @@ export const initialState: IState = Object.freeze({
   connected: false,
   error: null,
   box: null,
-  boxError: null
+  boxError: null,
+  pulls: {}
 }) as IState;
 
 /** States in which an engine is (or is about to be) running. */
@@ -123,6 +127,8 @@ export function reduce(state: IState, action: XgenAction): IState {
     case 'box-error':
       // Keep the last listing: a failed refresh says so without blanking the section.
       return { ...state, boxError: action.error };
+    case 'pull':
+      return { ...state, pulls: { ...state.pulls, [action.job.id]: action.job } };
     case 'connection':
       return {
         ...state,

@@ -7,6 +7,7 @@ import { BoxList } from './widgets/box';
 import { GpuPanel } from './widgets/gpus';
 import { LoadForm } from './widgets/loadform';
 import { LogView } from './widgets/logview';
+import { PullForm } from './widgets/pullform';
 import { ServerList } from './widgets/servers';
 
 export class XgenSidebar extends Panel {
@@ -14,6 +15,7 @@ export class XgenSidebar extends Panel {
   readonly servers: ServerList;
   readonly box: BoxList;
   readonly form: LoadForm;
+  readonly pullForm: PullForm;
   readonly logs: LogView;
 
   constructor(
@@ -32,8 +34,10 @@ export class XgenSidebar extends Panel {
     this.servers = new ServerList(store);
     this.box = new BoxList();
     this.form = new LoadForm(store);
+    this.pullForm = new PullForm(store);
+    this.pullForm.onPulled = () => void this.form.refreshChoices(); // the new model in the Model list
     this.logs = new LogView(store, { tail: options.logTail });
-    for (const w of [this.gpus, this.servers, this.box, this.form, this.logs]) {
+    for (const w of [this.gpus, this.servers, this.box, this.form, this.pullForm, this.logs]) {
       this.addWidget(w);
     }
     store.changed.connect((_, state) => this.render(state), this);
@@ -55,6 +59,9 @@ export class XgenSidebar extends Panel {
         : 'Connecting to the xgen server…';
     if (force || !prev || prev.gpus !== state.gpus || prev.hardware !== state.hardware) {
       this.gpus.render(state);
+    }
+    if (force || !prev || prev.pulls !== state.pulls) {
+      this.pullForm.render(state);
     }
     if (force || !prev || prev.box !== state.box || prev.boxError !== state.boxError) {
       this.box.render(state);

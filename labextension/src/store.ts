@@ -12,6 +12,7 @@ import {
   IBoxServer,
   ILoadRequest,
   IModelEntry,
+  IPullJob,
   IServer,
   XgenAction,
   XgenEvent
@@ -145,6 +146,14 @@ export class XgenStore {
     });
     this.dispatch({ kind: 'upsert', data: server });
     return server;
+  }
+
+  /** Start (or join) a pull of `spec` (REPO[:QUANT or FILE]); its progress arrives as `pull` events. */
+  async pull(spec: string): Promise<IPullJob> {
+    const init = { method: 'POST', body: JSON.stringify({ model: spec }) };
+    const job = await requestAPI<IPullJob>(['pulls'], init, undefined, this._settings);
+    this.dispatch({ kind: 'pull', job });
+    return job;
   }
 
   async unload(name: string): Promise<IServer> {

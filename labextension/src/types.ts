@@ -137,12 +137,34 @@ export interface IProgress {
   message: string;
 }
 
+/** A pull's progress (`xgen/api/pulls`): bytes on disk of `total`, `rate` in bytes/s. */
+export interface IPullProgress {
+  repo: string;
+  file: string;
+  done: number;
+  total: number;
+  fraction: number;
+  rate: number;
+  state: 'starting' | 'downloading' | 'waiting' | 'verifying' | 'done';
+}
+
+/** A model pull the server runs in the background (docs/API.md, PullJob). */
+export interface IPullJob {
+  id: string;
+  spec: string;
+  state: 'running' | 'done' | 'failed';
+  progress: IPullProgress | null;
+  result: { name: string; path: string; format: string; size: number; repo: string; quant?: string | null } | null;
+  error: { error: string; message: string; hint?: string | null } | null;
+}
+
 /** Messages of the `xgen/api/events` websocket. */
 export type XgenEvent =
   | { kind: 'hello'; servers: IServer[]; hardware: IHardwareReport | null }
   | { kind: 'state'; server: string; data: IServer }
   | { kind: 'progress'; server: string; data: IProgress }
-  | { kind: 'gpus'; data: { gpus: IGPU[]; time: number } };
+  | { kind: 'gpus'; data: { gpus: IGPU[]; time: number } }
+  | { kind: 'pull'; job: IPullJob };
 
 /** Local actions the sidebar feeds through the same reducer. */
 export type XgenAction =
