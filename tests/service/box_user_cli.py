@@ -1,6 +1,7 @@
 """Run as a Unix user by the service tests (runuser): one action, its result as one JSON line.
 
     call OP ARGS_JSON     a BoxClient call: {"ok": true, "result": ...} or {"ok": false, "error": ..., ...}
+    status                what `xgen box --status` prints
     raw MESSAGE_JSON      one framed message written straight to the socket; the raw reply
     read PATH             try to read a file: {"ok": true, "size": n} or {"ok": false, "error": "PermissionError"}
     write PATH            try to append to a file
@@ -28,6 +29,17 @@ def main(action: str, *args: str) -> dict:
             return {"ok": True, "result": BoxClient(sock_path, retry_for=5).call(args[0], **json.loads(args[1]))}
         except XGenError as exc:
             return {"ok": False, **exc.to_dict(), "status": exc.status}
+    if action == "status":  # `xgen box --status`, as this user
+        import contextlib
+        import io
+        from pathlib import Path
+
+        from xgen_jupyter.boxd.main import status
+
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            status(Path(sock_path))
+        return {"ok": True, "text": out.getvalue()}
     if action == "raw":
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         s.settimeout(30)

@@ -108,6 +108,9 @@ def test_users_identity_authorization_shares_and_quotas(unix_users, box_factory,
     assert not keys & {"api_key", "endpoint", "port", "pid", "model_path", "log_file", "attempts"}, keys
     assert model not in str(r["result"]) and view[("alice", "chat")]["model"] == "gemma.gguf"
 
+    text = as_user("carol", sock, "status")["text"]
+    assert "you are carol" in text and "* carol/c1" in text and "  alice/chat" in text and "shared with bob" in text
+
     assert balance(box.state) == (2, 2)
     r = as_user("alice", sock, "call", "unload", {"name": "chat"})
     assert r["ok"] and r["result"]["state"] == "stopped", r

@@ -43,6 +43,8 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--grace-period", type=float, default=5.0)
     p.add_argument("--max-clients", type=int, default=128, help="most connections at once")
     p.add_argument("--per-user", type=int, default=32, help="most connections of one user at once")
+    p.add_argument("--status", action="store_true", help="do not serve: ask the running service who you are "
+                   "and list every user's servers on the box")
 
 
 def socket_path(ns: argparse.Namespace) -> Path:
@@ -76,6 +78,21 @@ def config_from(ns: argparse.Namespace, model_dirs: list[str]) -> CoreConfig:
                       grace_period=ns.grace_period)
 
 
+def status(path: Path) -> int:
+    """``xgen box --status``: the box as its service sees it, asked as this Unix user."""
+    from .client import BoxClient
+
+    client = BoxClient(path, retry_for=2.0)
+    hello = client.call("hello")
+    print(f"box service at {hello['socket']} (pid {hello['pid']}); you are {hello['user']}")
+    for s in client.call("box"):
+        mine = "*" if s["mine"] else " "
+        shared = f"  shared with {', '.join(s['shared_with'])}" if s["shared_with"] else ""
+        print(f"{mine} {s['owner'] + '/' + s['name']:<32} {s['state']:<9} {s['backend']:<20} "
+              f"gpu {s['gpu_bytes'] / 1024**3:6.2f} GiB  host {s['host_bytes'] / 1024**3:6.2f} GiB{shared}")
+    return 0
+
+
 def run(ns: argparse.Namespace, model_dirs: list[str] | None = None) -> int:
     from .listener import Listener  # the core's imports: only when the service runs
     from .ops import Ops
@@ -83,6 +100,8 @@ def run(ns: argparse.Namespace, model_dirs: list[str] | None = None) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     path = socket_path(ns)
+    if ns.status:
+        return status(path)
     if path.exists() and _answering(path):
         raise XGenError(f"a box service already answers at {path}", "stop it first, or use another --socket")
     state_dir = Path(ns.state_dir) if ns.state_dir else default_state_dir()
