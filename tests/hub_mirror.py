@@ -9,7 +9,7 @@
 
 Faults to test against: ``drop_after`` (close the connection after that many body bytes, then answer
 503 until ``healthy()``), ``corrupt`` (flip one byte of what is served), ``delay`` (seconds per 64 KiB
-chunk, so two pulls overlap), ``tokens`` (a gated repo wants one of them as Bearer). ``gets``,
+chunk), ``hold`` (an Event: a download pauses after one chunk until it is set), ``tokens`` (a gated repo wants one of them as Bearer). ``gets``,
 ``served`` and ``ranges`` count what each file cost.
 """
 
@@ -77,6 +77,7 @@ class HubMirror:
         self.down = False
         self.corrupt: int | None = None  # offset of the byte to flip
         self.delay = 0.0
+        self.hold: threading.Event | None = None  # downloads pause after their first chunk until it is set
         self.gets: Counter[str] = Counter()
         self.heads: Counter[str] = Counter()
         self.served: Counter[str] = Counter()
@@ -236,6 +237,8 @@ class _Handler(BaseHTTPRequestHandler):
                 with hub._lock:
                     hub.served[name] += len(chunk)
                 pos += len(chunk)
+                if hub.hold is not None:
+                    hub.hold.wait(60)
                 if hub.delay:
                     time.sleep(hub.delay)
         except (BrokenPipeError, ConnectionResetError):

@@ -151,29 +151,43 @@ def test_not_enough_disk_refused_before_any_byte(hub: HubMirror, files: dict[str
 def test_concurrent_pulls_share_one_download(hub: HubMirror, files: dict[str, Path], tmp_path: Path) -> None:
     """One pull in another process, one here, at once: the mirror serves the file once."""
     models = tmp_path / "models"
-    hub.delay = 0.005  # ~1.7 s for the file, so the two overlap
+    hub.hold = threading.Event()  # the other process's download stalls after one chunk until released
     code = (
         "import json,sys; from xgen_jupyter.core.models.pull import pull; "
         f"r = pull({TINY!r}, model_dirs=[sys.argv[1]], endpoint=sys.argv[2]); print(json.dumps(r))"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen([sys.executable, "-c", code, str(models), hub.url], stdout=subprocess.PIPE, env=env)
+    seen: list[PullProgress] = []
+    waiting = threading.Event()
+
+    def on_progress(p: PullProgress) -> None:
+        seen.append(p)
+        if p.state == "waiting":
+            waiting.set()
+
+    mine: dict = {}
     try:
-        seen: list[PullProgress] = []
         while not hub.gets:  # the other process is downloading
             if proc.poll() is not None:
                 pytest.fail("the other pull ended before downloading")
             threading.Event().wait(0.02)
-        mine = _pull(hub, models, on_progress=seen.append, min_interval=0.0)
+        here = threading.Thread(target=lambda: mine.update(_pull(hub, models, on_progress=on_progress,
+                                                                 min_interval=0.0)))  # fmt: skip
+        here.start()
+        assert waiting.wait(60), "this pull did not wait for the other one"
+        hub.hold.set()
+        here.join(120)
         out, _ = proc.communicate(timeout=120)
     finally:
+        hub.hold.set()
         if proc.poll() is None:
             proc.kill()
             proc.wait()
     assert proc.returncode == 0 and json.loads(out)["path"] == mine["path"]
     assert hub.gets == {"tiny-Q4_K_M.gguf": 1}
     assert hub.served["tiny-Q4_K_M.gguf"] == files["q4"].stat().st_size
-    assert "waiting" in {p.state for p in seen} and seen[-1].state == "done"
+    assert seen[-1].state == "done"
     assert filecmp.cmp(mine["path"], files["q4"], shallow=False)
 
 
