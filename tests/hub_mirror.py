@@ -77,6 +77,7 @@ class HubMirror:
         self.down = False
         self.corrupt: int | None = None  # offset of the byte to flip
         self.delay = 0.0
+        self.names_only = False  # a mirror that lists file names only (no sizes or hashes with ?blobs)
         self.hold: threading.Event | None = None  # downloads pause after their first chunk until it is set
         self.gets: Counter[str] = Counter()
         self.heads: Counter[str] = Counter()
@@ -169,7 +170,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if rev and rev not in ("main", repo.sha):
             return self._error(404, "RevisionNotFound")
-        self._json({"id": repo.id, "sha": repo.sha, "siblings": [repo.sibling(n) for n in sorted(repo.files)]})
+        siblings = [{"rfilename": n} if self.hub.names_only else repo.sibling(n) for n in sorted(repo.files)]
+        self._json({"id": repo.id, "sha": repo.sha, "siblings": siblings})
 
     def _resolve(self, path: str, head: bool) -> None:
         before, sep, after = path.lstrip("/").partition("/resolve/")

@@ -38,6 +38,9 @@ def cmd_pull(ns: argparse.Namespace) -> int:
     try:
         result = pull(ns.spec, model_dirs=list(ns.model_dir or []), shared_dir=ns.shared_dir, dest=ns.dir,
                       on_progress=show, min_interval=0.2 if tty else 0.0)  # fmt: skip
+    except KeyboardInterrupt:
+        sys.stderr.write(f"\ninterrupted: `xgen pull {ns.spec}` again continues where this stopped\n")
+        raise
     finally:
         if tty and width[0]:
             sys.stderr.write("\n")

@@ -241,6 +241,22 @@ def test_pull_hf_folder_for_vllm(hub: HubMirror, files: dict[str, Path], tmp_pat
         _pull(hub, models, "acme/Tiny-Llama:Q4_K_M")
 
 
+def test_a_mirror_listing_names_only_still_gets_disk_and_hash_checks(hub: HubMirror, files: dict[str, Path],
+                                                                     tmp_path: Path) -> None:  # fmt: skip
+    """Sizes then come from each file's HEAD (X-Linked-Size), the sha256 from its X-Linked-Etag."""
+    hub.names_only = True
+    models = tmp_path / "models"
+    size = files["q4"].stat().st_size
+    with pytest.raises(ModelError, match="Not enough disk"):
+        _pull(hub, models, free=lambda p: size)
+    assert not hub.gets and not models.exists()
+    hub.corrupt = 123
+    with pytest.raises(ModelError, match="corrupt"):
+        _pull(hub, models)
+    hub.healthy()
+    assert _pull(hub, models)["size"] == size
+
+
 def test_existing_file_of_another_origin_is_not_overwritten(hub: HubMirror, tmp_path: Path) -> None:
     models = tmp_path / "models"
     models.mkdir()

@@ -13,7 +13,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +106,16 @@ def _check_disk(root: Path, sel: Selection, free: Callable[[Path], int]) -> None
         )
 
 
+def _sized(endpoint: str, repo: str, commit: str, token: str | None, sel: Selection) -> Selection:
+    """Sizes from a HEAD each where the file list had none (a mirror without ``?blobs``): the disk
+    check needs them."""
+    if all(f.size is not None for f in sel.files):
+        return sel
+    files = tuple(f if f.size is not None else replace(f, size=pull_file.head(endpoint, repo, commit, f.name, token).size)
+                  for f in sel.files)  # fmt: skip
+    return replace(sel, files=files)
+
+
 def _check_clash(root: Path, sel: Selection, repo: str) -> None:
     for f in sel.files:
         rel = _rel(sel, f)
@@ -141,7 +151,7 @@ def pull(
     root = Path(dest) if dest else pull_dir(model_dirs or [], shared_dir)
     shared = shared_dir is not None and root.absolute() == box_dir(shared_dir).absolute()
     commit, files = _hub_files(endpoint, ps.repo, ps.revision, token)
-    sel = select(ps.repo, files, ps.selector)
+    sel = _sized(endpoint, ps.repo, commit, token, select(ps.repo, files, ps.selector))
     _check_clash(root, sel, ps.repo)
     _check_disk(root, sel, free)
     pull_file.make_dir(root, shared)

@@ -141,7 +141,7 @@ def download(
         lock.release()
 
 
-def _head(endpoint: str, repo: str, revision: str, name: str, token: str | None) -> Any:
+def head(endpoint: str, repo: str, revision: str, name: str, token: str | None) -> Any:
     from huggingface_hub import get_hf_file_metadata, hf_hub_url
 
     url = hf_hub_url(repo, name, revision=revision, endpoint=endpoint)
@@ -153,7 +153,7 @@ def _fetch(endpoint: str, repo: str, revision: str, f: HubFile, root: Path, rel:
     from huggingface_hub.file_download import http_get
     from huggingface_hub.utils import build_hf_headers
 
-    meta = _head(endpoint, repo, revision, f.name, token)
+    meta = head(endpoint, repo, revision, f.name, token)
     etag = (meta.etag or "").strip('"')
     size = f.size if f.size is not None else meta.size
     version = f"{prefix.name}.{etag[:16] or 'noetag'}"
