@@ -4,10 +4,13 @@ box view go through the service; the service's restart is an error for the clien
 
 from __future__ import annotations
 
+import json
 import threading
+import time
 
 import httpx
 import pytest
+import websocket
 
 from xgen_jupyter.boxd.remote import IN_PROCESS, core_for, where
 from xgen_jupyter.core.config import CoreConfig
@@ -31,6 +34,21 @@ def chat(j: UserJupyter, model: str) -> httpx.Response:
                       trust_env=False)
 
 
+def ws(j: UserJupyter, path: str) -> websocket.WebSocket:
+    return websocket.create_connection(f"ws://127.0.0.1:{j.port}/xgen/api/{path}", timeout=60,
+                                       header=[f"Authorization: token {j.token}"])
+
+
+def recv_until(sock: websocket.WebSocket, done, timeout: float = 120.0) -> list[dict]:
+    got, deadline = [], time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        msg = json.loads(sock.recv())
+        got.append(msg)
+        if done(msg):
+            return got
+    raise AssertionError(got)
+
+
 def test_jupyter_servers_of_two_users_through_one_box_service(unix_users, box_factory, box_root, shared_models):
     box = box_factory()
     xgen = {"shared_dir": str(box_root / "shared"), "model_dirs": [str(shared_models)]}
@@ -45,9 +63,19 @@ def test_jupyter_servers_of_two_users_through_one_box_service(unix_users, box_fa
             hw = j.api("GET", "hardware")
             assert hw.status_code == 200 and hw.json()["xgen_core"] == f"box service at {box.socket}", hw.text
         load = {"model": str(shared_models / "gemma.gguf"), "name": "chat", "n_threads": 1, "n_ctx": 512}
+        events = ws(alice, "events?interval=0")  # what the sidebar follows, relayed from the service
+        assert json.loads(events.recv())["servers"] == []
         r = alice.api("POST", "servers", json=load)
         assert r.status_code == 202 and r.json()["owner"] == "alice", r.text  # not "mallory" (XGEN_USER)
         assert alice.wait_state("chat", {"ready", "failed"})["state"] == "ready"
+        states = [m["data"]["state"] for m in recv_until(events, lambda m: m.get("data", {}).get("state") == "ready")
+                  if m["kind"] == "state"]
+        assert states[0] == "planned" and states[-1] == "ready" and "loading" in states, states
+        events.close()
+        logs = ws(alice, "servers/chat/logs?tail=5")
+        history = [json.loads(logs.recv()) for _ in range(5)]
+        assert all(m["kind"] == "log" and m["server"] == "chat" for m in history)
+        logs.close()
         r = chat(alice, "chat")
         assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"], r.text
         lines = alice.api("GET", "servers/chat/logs", params={"tail": 20}).json()["lines"]

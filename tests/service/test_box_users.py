@@ -46,6 +46,10 @@ def test_users_identity_authorization_shares_and_quotas(unix_users, box_factory,
     assert not r["ok"] and r["error"] == "ModelError" and "alice cannot read" in r["message"], r
     r = as_user("alice", sock, "call", "plan", {"request": {**load, "model": str(secret)}})
     assert not r["ok"] and "alice cannot read" in r["message"], r
+    # The catalog shows her only what she could load (root's default model and the secret are not hers).
+    names = {m["name"] for m in as_user("alice", sock, "call", "models", {})["result"]}
+    assert "gemma" in names and "secret" not in names and "default" not in names, names
+    assert {"gemma", "secret", "default"} <= {m["name"] for m in BoxClient(sock).call("models")}
 
     r = as_user("alice", sock, "call", "load", {"request": {**load, "name": "chat"}}, env={"XGEN_USER": "bob"})
     assert r["ok"] and r["result"]["owner"] == "alice" and "api_key" not in r["result"], r

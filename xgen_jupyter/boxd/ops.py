@@ -21,7 +21,7 @@ from ..core.process.server import ManagedServer
 from ..core.service import XGenCore
 from .follow import Follower
 from .listener import Stream
-from .peer import Peer, check_readable
+from .peer import Peer, check_readable, may_list
 from .service import BoxService
 
 VERSION = 1
@@ -97,7 +97,8 @@ class Ops:
         return {k: v.to_dict() for k, v in found.items()}
 
     def op_models(self, peer: Peer, req: dict[str, Any]) -> Any:
-        return self.service.core(peer.user).models()
+        # Only what the peer could load: names in folders they cannot read are not theirs to see.
+        return [m for m in self.service.core(peer.user).models() if may_list(str(m.get("path")), peer)]
 
     def _request(self, peer: Peer, core: XGenCore, req: dict[str, Any]) -> Any:
         data = req.get("request")

@@ -94,6 +94,14 @@ def _kernel_readable(path: str, uid: int, gid: int) -> bool:
     return r.returncode == 0
 
 
+def may_list(path: str, peer: Peer) -> bool:
+    """Whether to show ``peer`` a model file in the catalog: the permission bits (cheap) let them read it."""
+    try:
+        return peer.is_root or _bits_readable(path, peer.uid, peer.gid)
+    except OSError:
+        return False
+
+
 def check_readable(path: str, peer: Peer) -> None:
     """ModelError unless ``peer`` could read ``path`` themselves."""
     if peer.is_root:

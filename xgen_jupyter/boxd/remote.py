@@ -142,8 +142,10 @@ class RemoteCore:
     cluster = None
     registry = None
 
-    def __init__(self, client: BoxClient) -> None:
+    def __init__(self, client: BoxClient, config: CoreConfig | None = None) -> None:
         self.client = client
+        # This Jupyter server's own settings: what stays here (model pulls into its model folders).
+        self.config = config or CoreConfig()
         self.manager = RemoteManager(client)
         self.where = f"box service at {client.path}"
         self.hello: dict[str, Any] = client.call("hello")  # fails loudly if the service does not answer
@@ -191,7 +193,7 @@ def core_for(config: CoreConfig) -> Any:
     """A client of the box service when its socket is in the shared folder, else the core in-process."""
     sock = None if config.cluster else find_socket(config.shared_dir)
     if sock is not None:
-        return RemoteCore(BoxClient(sock, retry_for=5.0))  # handlers call it on the IOLoop: fail soon
+        return RemoteCore(BoxClient(sock, retry_for=5.0), config)  # handlers call it on the IOLoop: fail soon
     from ..core.service import XGenCore
 
     return XGenCore(config)
