@@ -206,6 +206,11 @@ def test_unknown_repo_quant_or_file_lists_what_exists(hub: HubMirror, tmp_path: 
     with pytest.raises(ModelError) as e:
         _pull(hub, models, "not a repo!")
     assert "OWNER/NAME" in (e.value.hint or "")
+    with pytest.raises(ModelError, match="has no revision 'v9'"):
+        _pull(hub, models, f"{TINY}@v9")
+    with pytest.raises(ModelError) as e:
+        pull(TINY, model_dirs=[str(models)], endpoint="http://127.0.0.1:9")  # nothing listens there
+    assert "Could not reach http://127.0.0.1:9" in e.value.message and "HF_ENDPOINT" in (e.value.hint or "")
     assert not models.exists() and not hub.gets
 
 
