@@ -7,9 +7,11 @@
 #   glslc libvulkan1 mesa-vulkan-drivers      the Vulkan build and lavapipe, a CPU Vulkan device to test it on
 #   vulkan-tools                              vulkaninfo, used by hardware detection
 #   debian-archive-keyring                    verifies the private Debian 13 Vulkan headers download
+#   acl                                       setfacl: sharing a model's key with another Unix user
+#                                             (tests/box once tests/service has created alice and bob)
 set -euo pipefail
 
-packages=(cmake ninja-build build-essential ccache ca-certificates debian-archive-keyring)
+packages=(cmake ninja-build build-essential ccache ca-certificates debian-archive-keyring acl)
 if [[ "${1:-}" != "--no-vulkan" ]]; then
     packages+=(glslc libvulkan1 mesa-vulkan-drivers vulkan-tools)
 fi
