@@ -23,6 +23,30 @@ def test_allow_list_refuses_other_local_users(unix_users, box_factory):
     assert box.alive()
 
 
+def test_a_socket_planted_by_another_user_is_not_trusted(unix_users, box_root):
+    """In a folder everyone may write, bob puts a listening socket where the service's would be."""
+    import socket
+
+    from xgen_jupyter.boxd.client import find_socket
+
+    fake = box_root / "shared" / "box.sock"
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(str(fake))
+    srv.listen(8)
+    try:
+        bob = pwd.getpwnam("bob")
+        os.chown(fake, bob.pw_uid, bob.pw_gid)
+        os.chmod(fake, 0o666)
+        r = as_user("alice", fake, "call", "hello", {})
+        assert not r["ok"] and f"belongs to uid {bob.pw_uid}, not to root or the service" in r["message"], r
+        assert find_socket(box_root / "shared") is None  # the extension runs the core in-process instead
+        srv.settimeout(0.5)
+        with pytest.raises(TimeoutError):
+            srv.accept()  # alice never connected: nothing reached bob's socket
+    finally:
+        srv.close()
+
+
 @pytest.mark.parametrize("owner", ["alice", "bob", "root"])
 def test_permission_bits_agree_with_the_kernel(unix_users, owner):
     folder = world_dir("xgen-svc-perm-")

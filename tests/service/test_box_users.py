@@ -92,9 +92,14 @@ def test_users_identity_authorization_shares_and_quotas(unix_users, box_factory,
     r = as_user("bob", sock, "call", "unload", {"name": "chat", "owner": "alice"})
     assert not r["ok"] and r["status"] == 403  # shared to use, not to stop
 
-    # Quotas hold whatever carol claims to be.
+    # Quotas hold whatever carol claims to be, and whatever she writes in the shared folder
+    # (made 1777 here, like the default /tmp/xgen-shared): the service's books are not there.
     r = as_user("carol", sock, "call", "load", {"request": {**load, "name": "c1"}})
     assert r["ok"], r
+    os.chmod(sock.parent, 0o1777)
+    for name, text in (("quotas.json", '{"users": {"carol": {"max_servers": 99}}}'), ("registry.db", "garbage")):
+        assert as_user("carol", sock, "write", str(sock.parent / name))["ok"]
+        (sock.parent / name).write_text(text)
     for env in ({}, {"XGEN_USER": "alice"}):
         r = as_user("carol", sock, "call", "load", {"request": {**load, "name": "c2"}}, env=env)
         assert not r["ok"] and r["error"] == "QuotaExceeded" and "carol may run 1 server" in r["message"], r

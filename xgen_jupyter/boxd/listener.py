@@ -66,9 +66,15 @@ class Listener:
             if stat.S_ISSOCK(os.lstat(self.path).st_mode):
                 os.unlink(self.path)  # our own from before a crash (the caller checked none answers)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.bind(str(self.path))
-        os.chmod(self.path, 0o666)  # any local user may connect; who they are is the kernel's word
-        sock.listen(256)
+        try:
+            sock.bind(str(self.path))
+            os.chmod(self.path, 0o666)  # any local user may connect; who they are is the kernel's word
+            sock.listen(256)
+        except OSError as exc:
+            sock.close()
+            raise XGenError(f"cannot listen at {self.path}: {exc.strerror}",
+                            "something else is there (another user's file?): use a folder only the service's "
+                            "account can write, e.g. --socket /run/xgen/box.sock") from None
         self._sock = sock
         threading.Thread(target=self._accept_loop, name="xgen-boxd-accept", daemon=True).start()
 

@@ -106,7 +106,7 @@ class RemoteServer:
         return str(self._client.call("route", model=self.name)["api_key"])
 
     def touch(self) -> None:
-        self._client.call("touch", name=self.name)
+        """The proxy marks use, then asks for the key: the service's ``route`` (api_key) marks it there."""
 
     def to_dict(self, secrets: bool = False) -> dict[str, Any]:
         return {**self._d, "api_key": self.api_key} if secrets else dict(self._d)
