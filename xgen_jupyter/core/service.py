@@ -1,12 +1,17 @@
 """XGenCore: the one object the CLI and the Jupyter extension hold.
 
 It ties detection, model resolution, backend discovery and the pure planner together
-(this is where the I/O lives, so the planner stays pure) and owns the ProcessManager.
+(this is where the I/O lives, so the planner stays pure), and it owns the load path: name the
+server (one claim per name), plan, admit (box registry), then hand the planned server and its
+adapter to the supervisor (ProcessManager here, ClusterManager on Ray), which only starts,
+watches and stops. Planning and admission hold no supervisor lock, so lookups (the proxy on the
+IOLoop) never wait behind them.
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import replace
@@ -14,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .adapters.base import BackendAdapter
-from .adapters.catalog import discover_backends, make_adapter
+from .adapters.catalog import BackendInstall, discover_backends, make_adapter
 from .adapters.registry import backend_ids
 from .box import shares
 from .box.admission import BoxAdmission
@@ -22,19 +27,21 @@ from .box.devices import adjusted
 from .box.idle import Janitor
 from .box.registry import BoxRegistry
 from .config import CoreConfig
-from .errors import XGenError
+from .errors import ServerConflict, XGenError
 from .hardware.chain import detect_hardware, sample_gpus
 from .hardware.types import HardwareReport
 from .models.inspect import inspect_model
 from .models.resolve import list_models, resolve_model
-from .planning.backend import BackendInstall
 from .planning.context import Occupant, PlanInputs
 from .planning.plan import LaunchPlan
 from .planning.planner import plan as make_plan
 from .planning.request import LoadRequest, parse_request
+from .process.claims import Claims
+from .process.logbuffer import LogBuffer
 from .process.manager import ProcessManager, name_for
 from .process.server import ACTIVE, ManagedServer
 from .process.stats import engine_stats
+from .process.supervisor import Supervisor
 
 if TYPE_CHECKING:
     from .cluster.manager import ClusterManager
@@ -54,41 +61,47 @@ class XGenCore:
         self._sample_free = hardware is None
         self._backends: dict[str, BackendInstall] | None = None
         self._lock = threading.Lock()
-        self.manager = ProcessManager(
-            self,
-            log_dir=Path(self.config.state_dir) / "logs",
-            host=self.config.host,
-            ready_timeout=self.config.ready_timeout,
-            grace_period=self.config.grace_period,
-            log_lines=self.config.log_lines,
-            log_file_bytes=self.config.log_file_bytes,
-            restart_policy=self.config.restart_policy,
-            max_restarts=self.config.max_restarts,
-            restart_backoff=self.config.restart_backoff,
-            restart_backoff_cap=self.config.restart_backoff_cap,
-        )
-        # Scale-out: engines run on Ray nodes, each node's agent with its own box registry (core/cluster).
-        self.cluster: ClusterManager | None = None
+        self._claims = Claims()
+        self.manager: Supervisor
         if self.config.cluster:
+            # Scale-out: engines run on Ray nodes, each node's agent with its own box registry (core/cluster).
             from .cluster.manager import ClusterManager  # imports Ray: only when a cluster is configured
 
-            self.cluster = self.manager = ClusterManager(self, self.config)
+            cluster = ClusterManager(self.resolve, type(self), self.config)
+            self.manager = cluster
             if hardware is None:
-                self._hardware = self.cluster.hardware
+                self._hardware = cluster.hardware
                 self._sample_free = False
+        else:
+            self.manager = ProcessManager(
+                self._replan, host=self.config.host, ready_timeout=self.config.ready_timeout,
+                grace_period=self.config.grace_period, restart_backoff=self.config.restart_backoff,
+                restart_backoff_cap=self.config.restart_backoff_cap,
+            )  # fmt: skip
         # The shared box: reserve memory box-wide before any engine starts (core/box).
         self.registry: BoxRegistry | None = None
-        if self.config.shared_dir not in (None, "") and self.cluster is None:  # "": off, as in c.XGen
+        if self.config.shared_dir not in (None, "") and not self.config.cluster:  # "": off, as in c.XGen
             try:
                 self.registry = BoxRegistry(Path(self.config.shared_dir), self.config.quotas, self.config.user)
             except XGenError as exc:  # a broken shared folder must not stop Jupyter; say so loudly
                 log.warning("xgen: box registry disabled, loads are not coordinated with other users: %s", exc)
+        self.admission: BoxAdmission | None = None
+        self.janitor = Janitor(self.manager, None, self.config.idle_ttl, self.config.janitor_interval)
         if self.registry is not None:
-            admission = BoxAdmission(self.registry, lambda: self.hardware(), self.config.gpu_margin)
-            self.manager.admission = admission
-            self.manager.subscribe(admission.on_event)
-        self.janitor = Janitor(self.manager, self.registry, self.config.idle_ttl, self.config.janitor_interval)
+            self.use_registry(self.registry)
         self.janitor.start()
+
+    def use_registry(self, registry: BoxRegistry) -> None:
+        """Coordinate loads through ``registry``: admit each plan there, keep its entries in step."""
+        self.registry = registry
+        self.admission = BoxAdmission(registry, lambda: self.hardware(), self.config.gpu_margin)
+        self.manager.subscribe(self.admission.on_event)
+        self.janitor.registry = registry
+
+    @property
+    def cluster(self) -> ClusterManager | None:
+        """The supervisor when it is the Ray one (its hardware, placement and nodes), else None."""
+        return self.manager if self.config.cluster else None  # type: ignore[return-value]
 
     # -- facts ---------------------------------------------------------------------
     def hardware(self, refresh: bool = False) -> HardwareReport:
@@ -106,13 +119,14 @@ class XGenCore:
     def resolve(self, spec: str) -> str:
         return resolve_model(spec, self.config.model_dirs)
 
-    # -- planning (also the ProcessManager's Planning protocol) -------------------------
+    # -- planning ---------------------------------------------------------------------------
     def request(self, data: dict[str, Any] | LoadRequest) -> LoadRequest:
         return data if isinstance(data, LoadRequest) else parse_request(data, backend_ids())
 
     def plan(self, request: LoadRequest, name: str | None = None, exclude: frozenset[str] = frozenset()) -> LaunchPlan:
-        if self.cluster is not None:  # the node placement picks plans it, with the placement as a reason
-            return self.cluster.plan(request, name)
+        cluster = self.cluster
+        if cluster is not None:  # the node placement picks plans it, with the placement as a reason
+            return cluster.plan(request, name)
         path = self.resolve(request.model)
         facts = inspect_model(path)
         occupied = tuple(
@@ -145,9 +159,51 @@ class XGenCore:
             raise XGenError(f"unknown backend {backend!r}")
         return make_adapter(inst)
 
-    # -- lifecycle -------------------------------------------------------------------
+    # -- lifecycle: name, plan, admit (no supervisor lock), then the supervisor starts -----------
     def load(self, data: dict[str, Any] | LoadRequest) -> ManagedServer:
-        return self.manager.load(self.request(data))
+        """Plan (raising XGenError on bad input, nothing spawned), admit, and start in the background.
+
+        A second load under a name that is loading or ready returns that same server.
+        """
+        request = self.request(data)
+        name = name_for(request)
+        with self._claims.hold(name):  # concurrent loads of one name: one plans, the others get its server
+            old = self.manager.find(name)
+            if old is not None and old.state in ACTIVE:
+                if old.request.model != request.model or old.request.server_type != request.server_type:
+                    raise ServerConflict(f"a server named {name!r} already serves {old.request.model}",
+                                         "unload it first or pick another name")
+                return old
+            plan = self.plan(request, name)
+            adapter = None if self.cluster is not None else self.adapter(plan.backend)  # a node makes its own
+            server = self._new_server(name, request, plan, old)
+            if self.admission is not None:  # refused: nothing started, nothing listed
+                self.admission.admit(server)
+            try:
+                return self.manager.start(server, adapter)
+            except BaseException:
+                if self.admission is not None:
+                    self.admission.release(name)
+                raise
+
+    def _new_server(self, name: str, request: LoadRequest, plan: LaunchPlan, old: ManagedServer | None) -> ManagedServer:
+        cfg = self.config
+        # An earlier run's log goes on (the history of this name); a new name gets a new file.
+        logs = old.logs if old is not None else LogBuffer(Path(cfg.state_dir) / "logs" / f"{name}.log", cfg.log_lines,
+                                                            cfg.log_file_bytes)
+        server = ManagedServer(name, request, plan, logs, secrets.token_hex(24))  # hex: a key starting with "-" reads as a flag
+        server.host = cfg.host
+        server.restart_policy = request.restart or cfg.restart_policy
+        server.max_restarts = request.max_restarts if request.max_restarts is not None else cfg.max_restarts
+        return server
+
+    def _replan(self, server: ManagedServer, exclude: frozenset[str]) -> tuple[LaunchPlan, BackendAdapter]:
+        """The supervisor's one callback (fallback, on-crash restart): a new plan, its adapter, admitted."""
+        plan = self.plan(server.request, server.name, exclude)
+        adapter = self.adapter(plan.backend)
+        if self.admission is not None:
+            self.admission.admit(server, plan)
+        return plan, adapter
 
     def unload(self, name: str) -> ManagedServer:
         return self.manager.unload(name)

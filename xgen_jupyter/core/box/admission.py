@@ -1,5 +1,6 @@
-"""Glue between one ProcessManager and the box registry: reserve before an engine starts,
-follow its state, release on stop / failure / crash."""
+"""Glue between the core's supervisor and the box registry: reserve before an engine starts
+(the core admits a plan, outside every supervisor lock), follow its state, release on stop /
+failure / crash."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from collections.abc import Callable
 
 from ..errors import XGenError
 from ..hardware.types import HardwareReport
-from ..process.manager import Event
+from ..planning.plan import LaunchPlan
+from ..process.events import Event
 from ..process.server import ACTIVE, FINAL, ManagedServer
 from . import shares
 from .devices import Claim, claims_for
@@ -24,19 +26,33 @@ class BoxAdmission:
         self._claims: dict[str, tuple[str, str, list[Claim]]] = {}
         self._lock = threading.Lock()
 
-    def admit(self, server: ManagedServer) -> None:
-        claims = claims_for(server.plan, self.measure(), self.margin)
-        self.registry.reserve(server.name, server.request.model, server.plan.backend, claims)
+    def admit(self, server: ManagedServer, plan: LaunchPlan | None = None) -> None:
+        """Reserve what ``plan`` (default: ``server.plan``) needs, or raise XGenError saying why not.
+
+        A server's later plan (a fallback, a restart) replaces its earlier reservation.
+        """
+        plan = plan or server.plan
+        claims = claims_for(plan, self.measure(), self.margin)
+        self.registry.reserve(server.name, server.request.model, plan.backend, claims)
         server.owner = self.registry.user
         with self._lock:
-            self._claims[server.name] = (server.request.model, server.plan.backend, claims)
+            self._claims[server.name] = (server.request.model, plan.backend, claims)
         if server.shared_with:
             shares.share(self.registry, server.name, server.api_key, server.shared_with)
         what = ", ".join(f"{c.label} {c.bytes / 1024**3:.2f} GiB" for c in claims if c.bytes) or "nothing"
         server.logs.append(f"[xgen] box registry: reserved {what} for {self.registry.user}/{server.name}")
 
+    def release(self, name: str) -> None:
+        """Drop ``name``'s reservation (admitted, then not started)."""
+        with self._lock:
+            self._claims.pop(name, None)
+        try:
+            self.registry.release(name)
+        except XGenError as exc:
+            log.warning("xgen: box registry release of %r failed: %s", name, exc)
+
     def on_event(self, event: Event) -> None:
-        """ProcessManager listener: keep the registry entry in step with the server's state."""
+        """Supervisor listener: keep the registry entry in step with the server's state."""
         if event.kind != "state":
             return
         state, name = event.data.get("state"), event.server

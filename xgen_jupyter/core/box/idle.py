@@ -7,8 +7,8 @@ import threading
 import time
 
 from ..errors import XGenError
-from ..process.manager import ProcessManager
 from ..process.server import ManagedServer
+from ..process.supervisor import Supervisor
 from .registry import BoxRegistry
 
 log = logging.getLogger("xgen.box")
@@ -29,7 +29,7 @@ def idle_for(server: ManagedServer, default_ttl: float, now: float) -> tuple[flo
 
 
 class Janitor:
-    def __init__(self, manager: ProcessManager, registry: BoxRegistry | None, default_ttl: float,
+    def __init__(self, manager: Supervisor, registry: BoxRegistry | None, default_ttl: float,
                  interval: float) -> None:
         self.manager, self.registry, self.default_ttl = manager, registry, default_ttl
         self.interval = max(0.1, interval)

@@ -1,10 +1,11 @@
-"""ClusterManager: the ProcessManager of a Jupyter server whose engines run on Ray nodes.
+"""ClusterManager: the supervisor of a Jupyter server whose engines run on Ray nodes.
 
-Same surface as ProcessManager (get, servers, subscribe, wait, load, unload, forget, shutdown),
-so the proxy, the panels, the websockets and the janitor work unchanged. Loads are placed on
-the node where the model fits best (core/cluster/placement.py) and started by that node's agent;
-a mirror thread polls each node for its servers' state and new log lines and replays them
-here as Events and LogBuffer lines. A node that leaves the cluster turns its servers ``crashed``.
+A sibling of ProcessManager: it implements the same supervisor protocol (core/process/supervisor.py)
+around the same Roster, so the proxy, the panels, the websockets and the janitor work unchanged.
+``start`` places the server on the node where the model fits best (core/cluster/placement.py) and
+has that node's agent start it; a mirror thread polls each node for its servers' state and new log
+lines and replays them here as Events and LogBuffer lines. A node that leaves the cluster turns its
+servers ``crashed``. Fallback and on-crash restart happen on the node, by that node's own core.
 """
 
 from __future__ import annotations
@@ -13,41 +14,45 @@ import logging
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
+from ..adapters.base import BackendAdapter
+from ..api import plan_from_dict
 from ..config import CoreConfig
-from ..errors import ServerConflict, XGenError
+from ..errors import XGenError
 from ..hardware.types import DetectorResult, GPUInfo, HardwareReport
 from ..models.facts import ModelFacts
 from ..models.inspect import inspect_model
 from ..planning.plan import LaunchPlan
 from ..planning.request import LoadRequest
-from ..process.logbuffer import LogBuffer
-from ..process.manager import Event, ProcessManager, name_for
+from ..process.events import Event
+from ..process.roster import SHUTTING_DOWN, Roster, unload_each
 from ..process.server import ACTIVE, FINAL, ManagedServer
-from .agent import FORWARDED
+from ..process.states import IllegalTransition, path
 from .nodes import Nodes
 from .placement import Candidate, NodeView, candidates
-from .remote import RemoteServer, plan_from_dict
+from .remote import RemoteServer
 
 log = logging.getLogger("xgen.cluster")
 
 
-class ClusterManager(ProcessManager):
-    def __init__(self, core: Any, config: CoreConfig, poll_interval: float = 0.5, report_ttl: float = 2.0) -> None:
-        super().__init__(core, log_dir=Path(config.state_dir) / "logs", host=config.host,
-                         ready_timeout=config.ready_timeout, grace_period=config.grace_period,
-                         log_lines=config.log_lines, log_file_bytes=config.log_file_bytes)
-        self.core, self.config = core, config
-        settings = {k: getattr(config, k) for k in FORWARDED if hasattr(config, k)}
-        if settings.get("shared_dir") is not None:
-            settings["shared_dir"] = str(settings["shared_dir"])
-        self.nodes = Nodes(str(config.cluster), settings)
+class ClusterManager:
+    def __init__(self, resolve: Callable[[str], str], make_core: Callable[[CoreConfig], Any], config: CoreConfig,
+                 poll_interval: float = 0.5, report_ttl: float = 2.0) -> None:
+        """``resolve``: model spec → path (the core's); ``make_core``: the core class each node agent runs."""
+        self.resolve, self.config, self.grace_period = resolve, config, config.grace_period
+        self.roster = roster = Roster()
+        # The read side of the supervisor protocol is the roster's (as in ProcessManager).
+        self.get, self.find, self.servers, self.wait, self.forget = (roster.get, roster.find, roster.servers,
+                                                                     roster.wait, roster.forget)
+        self.subscribe = roster.subscribe
+        self.nodes = Nodes(str(config.cluster), config.for_nodes(), make_core)
         self.poll_interval, self.report_ttl = poll_interval, report_ttl
         self._reports: tuple[float, dict[str, tuple[dict[str, Any], HardwareReport, bool]]] | None = None
         self._placing = threading.Lock()  # place + start one load at a time: the ledger sees each placement
+        self._closed = False
         self._stop = threading.Event()
         self._mirror = threading.Thread(target=self._mirror_loop, name="xgen-cluster-mirror", daemon=True)
         self._mirror.start()
@@ -98,7 +103,7 @@ class ClusterManager(ProcessManager):
         return dict(placed)
 
     def place(self, request: LoadRequest) -> tuple[Candidate, ModelFacts, dict[str, Any]]:
-        facts = inspect_model(self.core.resolve(request.model))
+        facts = inspect_model(self.resolve(request.model))
         reports = self.reports(refresh=True)
         views = [NodeView(nid, info["address"], report, self._ledger(nid, reg)) for nid, (info, report, reg) in reports.items()]
         ranked = candidates(views, facts, request, margin=self.config.gpu_margin, default_n_ctx=self.config.default_n_ctx)
@@ -122,28 +127,21 @@ class ClusterManager(ProcessManager):
         return replace(plan, reasons=(best.reason(), *plan.reasons))
 
     # -- lifecycle -------------------------------------------------------------------------
-    def load(self, request: LoadRequest) -> ManagedServer:
+    def start(self, server: ManagedServer, adapter: BackendAdapter | None = None) -> ManagedServer:
+        """Place ``server``'s request on a node and have that node's core start it; the mirror is listed.
+
+        The placement is made again here, under the placing lock (the cluster's admission: the
+        ledger must see each placement before the next), and the node plans it on its own hardware.
+        """
         if self._closed:
             raise XGenError("the cluster manager is shutting down")
-        name = name_for(request)
         with self._placing:
-            with self._lock:
-                old = self._servers.get(name)
-            if old is not None and old.state in ACTIVE:
-                if old.request.model != request.model or old.request.server_type != request.server_type:
-                    raise ServerConflict(f"a server named {name!r} already serves {old.request.model}",
-                                         "unload it first or pick another name")
-                return old
-            best, _, info = self.place(request)
-            remote = self.nodes.call(best.node_id, "load", self._node_request(request, best))
-            logs = old.logs if old is not None else LogBuffer(self.log_dir / f"{name}.log", self.log_lines,
-                                                                 self.log_file_bytes)
-            server = RemoteServer(request, remote, logs, info, best.reason(), best.need, best.gpu)
-            server.logs.append(f"[xgen] {best.reason()}")
-            with self._lock:
-                self._servers[name] = server
-        self._emit_state(server)
-        return server
+            best, _, info = self.place(server.request)
+            remote = self.nodes.call(best.node_id, "load", self._node_request(server.request, best))
+            mirror = RemoteServer(server.request, remote, server.logs, info, best.reason(), best.need, best.gpu)
+            mirror.logs.append(f"[xgen] {best.reason()}")
+            self.roster.add(mirror)
+        return mirror
 
     def unload(self, name: str, reason: str = "unloaded on request") -> ManagedServer:
         server = self.get(name)
@@ -151,8 +149,9 @@ class ClusterManager(ProcessManager):
             return server
         server.stop_reason = reason
         server.stop_requested.set()
+        if not self.roster.transition(server, ACTIVE, "stopping"):
+            return server  # it ended meanwhile, or another unload runs
         server.logs.append(f"[xgen] stopping: {reason}")
-        self._set_state(server, "stopping")
         nid = server.node["node_id"]
         try:
             remote = self.nodes.call(nid, "unload", name, reason, timeout=self.grace_period + 30)
@@ -161,16 +160,17 @@ class ClusterManager(ProcessManager):
             self.nodes.agent(nid).forget.remote(name)
         except Exception as exc:  # the node is gone or unreachable: its engine went with it
             server.logs.append(f"[xgen] node {server.node['address']} did not answer the unload: {exc}")
-        server.stopped_at = server.stopped_at or time.time()
-        self._set_state(server, "stopped")
+        self.roster.transition(server, "stopping", "stopped")
         return server
+
+    def unload_all(self, reason: str = "unloaded on request") -> None:
+        unload_each(self.unload, self.servers(), reason)
 
     def shutdown(self) -> None:
         self._closed = True
-        self.unload_all("the manager (Jupyter server) is shutting down")
-        self._stop.set()
+        self._stop.set()  # the mirror stops; each unload copies its server's last lines itself
+        self.unload_all(SHUTTING_DOWN)
         self.nodes.shutdown()
-        self._spawner.shutdown()
 
     # -- the mirror ------------------------------------------------------------------------
     def _mirror_loop(self) -> None:
@@ -217,14 +217,27 @@ class ClusterManager(ProcessManager):
         before = (s.progress, s.progress_message)
         s.apply(remote)
         if remote["state"] != s.state:
-            self._set_state(s, remote["state"])
+            self._follow(s, str(remote["state"]))
         elif (s.progress, s.progress_message) != before:
-            self._emit(Event("progress", s.name, {"progress": s.progress, "message": s.progress_message}))
+            self.roster.emit(Event("progress", s.name, {"progress": s.progress, "message": s.progress_message}))
+
+    def _follow(self, s: RemoteServer, state: str) -> None:
+        """Step to the node's state, replaying (as events) any state the poll missed on the way."""
+        try:
+            steps = path(s.state, state)
+        except IllegalTransition as exc:  # a bug, on the node or here: say so, keep mirroring the others
+            log.error("xgen: %s mirrors %s: %s", s.name, state, exc)
+            return
+        here: str = s.state
+        for step in steps:
+            if not self.roster.transition(s, here, step):  # type: ignore[arg-type]
+                return  # an unload here moved it on
+            here = step
 
     def _lost(self, s: RemoteServer, reason: str) -> None:
         s.logs.append(f"[xgen] {reason}")
         s.error = {"id": "node-lost", "summary": reason, "engine_fault": False, "log_tail": s.logs.text_tail(30)}
         s.stop_reason, s.next_restart_at = f"crashed: {reason}", None
-        s.stopped_at = time.time()
-        self._set_state(s, "crashed")
+        if not self.roster.transition(s, ACTIVE, "crashed"):
+            self.roster.emit_state(s)  # crashed already, its restart now never comes
         self.nodes.drop(s.node["node_id"])

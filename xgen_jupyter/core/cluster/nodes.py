@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from .. import errors
+from ..config import CoreConfig
 from ..errors import XGenError
 from .agent import NodeAgent
 
@@ -52,9 +54,10 @@ def raise_error(err: dict[str, Any]) -> None:
 class Nodes:
     """Live nodes and their agents. Agents are owned by this process: they (and their engines) end with it."""
 
-    def __init__(self, address: str, settings: dict[str, Any]) -> None:
+    def __init__(self, address: str, settings: dict[str, Any], make_core: Callable[[CoreConfig], Any]) -> None:
         self.ray = connect(address)
         self.settings = settings
+        self.make_core = make_core  # the core class each agent runs (passed in: agent.py imports no service)
         self._agents: dict[str, Any] = {}
         self._lock = threading.Lock()
 
@@ -79,7 +82,7 @@ class Nodes:
                 handle = self.ray.remote(NodeAgent).options(
                     num_cpus=0, max_concurrency=16, max_restarts=0,
                     scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=False),
-                ).remote(self.settings, node_id)  # fmt: skip
+                ).remote(self.settings, node_id, self.make_core)  # fmt: skip
                 self._agents[node_id] = handle
             return handle
 

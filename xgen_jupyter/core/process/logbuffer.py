@@ -36,6 +36,15 @@ def remover(lock: threading.Lock | threading.RLock, listeners: list[Any], cb: An
     return unsubscribe
 
 
+def notify(listeners: list[Any], item: Any) -> None:
+    """Call each listener with ``item``; one that raises is skipped, never the caller's problem."""
+    for cb in listeners:
+        try:
+            cb(item)
+        except Exception:
+            pass
+
+
 class LogBuffer:
     """Thread-safe; ``seq`` grows across attempts so followers never see a line twice."""
 
@@ -57,11 +66,7 @@ class LogBuffer:
             self._lines.append(line)
             self._write(line)
             listeners = list(self._listeners)
-        for cb in listeners:
-            try:
-                cb(line)
-            except Exception:  # a broken follower must not stop the pump
-                pass
+        notify(listeners, line)  # a broken follower must not stop the pump
         return line
 
     def _write(self, line: LogLine) -> None:

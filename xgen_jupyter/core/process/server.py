@@ -5,16 +5,15 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from ..planning.plan import LaunchPlan
 from ..planning.request import LoadRequest
 from .causes import Cause
 from .logbuffer import LogBuffer
+from .states import ACTIVE, FINAL, State
 
-State = Literal["planned", "starting", "loading", "ready", "stopping", "stopped", "failed", "crashed"]
-ACTIVE: frozenset[str] = frozenset({"planned", "starting", "loading", "ready"})
-FINAL: frozenset[str] = frozenset({"stopped", "failed", "crashed"})
+__all__ = ["ACTIVE", "FINAL", "Attempt", "ManagedServer", "State"]
 
 
 @dataclass

@@ -1,0 +1,97 @@
+"""Measure what each asyncio callback costs the loop's thread, apart from CPU contention.
+
+Every callback (``asyncio.Handle._run``) run on the measured loop's thread is timed three ways:
+wall time, the thread's CPU time (``time.thread_time``: unaffected by being preempted), and the
+time it sat runnable but not running (``/proc/thread-self/schedstat``'s run delay: other
+processes had the CPU). ``blocked`` = wall - cpu - run delay is the time the callback slept:
+waiting for a lock, a sleep, blocking I/O, or the GIL. CPU work on the loop and waiting for a
+lock on the loop are both xgen's own doing; being preempted is not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def _run_delay() -> int:
+    try:
+        with open("/proc/thread-self/schedstat") as f:
+            return int(f.read().split()[1])
+    except (OSError, IndexError, ValueError):  # no schedstat (another kernel): count nothing as preemption
+        return 0
+
+
+@dataclass
+class Worst:
+    cpu: float = 0.0
+    blocked: float = 0.0
+    cpu_what: str = ""
+    blocked_what: str = ""
+    callbacks: int = 0
+    samples: list[tuple[float, float, float, str]] = field(default_factory=list)
+
+    def summary(self) -> str:
+        top = sorted(self.samples, key=lambda s: -s[1])[:5]
+        rows = "; ".join(f"{w * 1e3:.1f} ms wall / {c * 1e3:.1f} ms cpu / {b * 1e3:.1f} ms blocked: {what}"
+                         for w, c, b, what in top)
+        return (f"{self.callbacks} callbacks; max cpu {self.cpu * 1e3:.1f} ms ({self.cpu_what}); "
+                f"max blocked {self.blocked * 1e3:.1f} ms ({self.blocked_what}); slowest: {rows}")
+
+
+def describe(handle: Any) -> str:
+    """The callback, or for a task's step the coroutine chain (with the handler and path of a
+    Tornado request): what took the time. Taken before the step runs: a finished coroutine has no frame."""
+    task = getattr(getattr(handle, "_callback", None), "__self__", None)
+    get_coro = getattr(task, "get_coro", None)
+    if get_coro is None:
+        return repr(handle)[:160]
+    coro, chain = get_coro(), []
+    while coro is not None and len(chain) < 6:
+        code = getattr(coro, "cr_code", None) or getattr(coro, "gi_code", None)
+        frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+        if code is not None:
+            chain.append(f"{code.co_qualname}:{frame.f_lineno if frame else '-'}")
+        owner = frame.f_locals.get("self") if frame is not None and len(chain) == 1 else None
+        request = getattr(owner, "request", None)
+        if request is not None and hasattr(request, "path"):
+            chain[-1] += f" [{type(owner).__name__} {request.method} {request.path}]"
+        coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+    return "task " + " > ".join(chain)
+
+
+@contextmanager
+def measure(loop: asyncio.AbstractEventLoop) -> Iterator[Worst]:
+    """Time every callback run on ``loop``'s thread while the block runs."""
+    worst = Worst()
+    thread = threading.get_ident()  # the test body runs on the loop's thread
+    original = asyncio.events.Handle._run
+
+    def timed(handle: Any) -> None:
+        if threading.get_ident() != thread:
+            return original(handle)  # type: ignore[no-any-return]
+        what = describe(handle)
+        w0, c0, d0 = time.perf_counter(), time.thread_time(), _run_delay()
+        try:
+            return original(handle)  # type: ignore[no-any-return]
+        finally:
+            wall, cpu = time.perf_counter() - w0, time.thread_time() - c0
+            blocked = max(0.0, wall - cpu - (_run_delay() - d0) / 1e9)
+            worst.callbacks += 1
+            if wall > 0.005:
+                worst.samples.append((wall, cpu, blocked, what))
+            if cpu > worst.cpu:
+                worst.cpu, worst.cpu_what = cpu, what
+            if blocked > worst.blocked:
+                worst.blocked, worst.blocked_what = blocked, what
+
+    asyncio.events.Handle._run = timed  # type: ignore[method-assign]
+    try:
+        yield worst
+    finally:
+        asyncio.events.Handle._run = original  # type: ignore[method-assign]
