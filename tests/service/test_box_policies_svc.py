@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import pid_alive
 from xgen_jupyter.boxd.client import BoxClient
 
-from .box_books import balance
+from .box_books import balance, entries
 from .box_harness import as_user
 from .test_box_users import wait_ready
 
@@ -46,3 +46,6 @@ def test_idle_unload_and_on_crash_restart_through_the_service(unix_users, box_fa
     assert idle["stop_reason"].startswith("idle: unused for")
     assert admin.call("get", name="kept", owner="alice")["state"] == "ready"  # pinned
     assert balance(box.state) == (1, 1)
+    box.stop()  # SIGTERM, as systemd stops it: every engine stopped, every entry released
+    assert box.proc is not None and box.proc.returncode == 0
+    assert not pid_alive(s["pid"]) and entries(box.state) == [] and not box.socket.exists()
