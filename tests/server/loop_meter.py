@@ -4,13 +4,16 @@ Every callback (``asyncio.Handle._run``) run on the measured loop's thread is ti
 wall time, the thread's CPU time (``time.thread_time``: unaffected by being preempted), and the
 time it sat runnable but not running (``/proc/thread-self/schedstat``'s run delay: other
 processes had the CPU). ``blocked`` = wall - cpu - run delay is the time the callback slept:
-waiting for a lock, a sleep, blocking I/O, or the GIL. CPU work on the loop and waiting for a
-lock on the loop are both xgen's own doing; being preempted is not.
+waiting for a lock, a sleep, blocking I/O, or the GIL; less the run delay the process's other
+threads had meanwhile (a thread preempted while it holds the GIL keeps the loop waiting: that
+is the machine's contention). CPU work on the loop and waiting for a lock on the loop are both
+xgen's own doing; being preempted, directly or through the GIL's holder, is not.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -19,12 +22,28 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-def _run_delay() -> int:
+def _run_delay(path: str = "/proc/thread-self/schedstat") -> int:
+    """Nanoseconds the thread has spent runnable but not running (waiting for a CPU)."""
     try:
-        with open("/proc/thread-self/schedstat") as f:
+        with open(path) as f:
             return int(f.read().split()[1])
-    except (OSError, IndexError, ValueError):  # no schedstat (another kernel): count nothing as preemption
+    except (OSError, IndexError, ValueError):  # no schedstat (another kernel, a thread gone): nothing
         return 0
+
+
+def _others_delay(me: int) -> dict[str, int]:
+    """The same for each of this process's other threads: while one of them is preempted holding
+    the GIL, the loop's thread waits for it, and that wait is CPU contention, not xgen's doing."""
+    try:
+        tids = [t for t in os.listdir("/proc/self/task") if int(t) != me]
+    except OSError:
+        return {}
+    return {t: _run_delay(f"/proc/self/task/{t}/schedstat") for t in tids}
+
+
+def _grown(before: dict[str, int], after: dict[str, int]) -> int:
+    """Run delay the other threads gathered in between (a thread that ended meanwhile: unknown, 0)."""
+    return sum(max(0, d - before.get(t, 0)) for t, d in after.items())
 
 
 @dataclass
@@ -70,18 +89,20 @@ def measure(loop: asyncio.AbstractEventLoop) -> Iterator[Worst]:
     """Time every callback run on ``loop``'s thread while the block runs."""
     worst = Worst()
     thread = threading.get_ident()  # the test body runs on the loop's thread
+    tid = threading.get_native_id()
     original = asyncio.events.Handle._run
 
     def timed(handle: Any) -> None:
         if threading.get_ident() != thread:
             return original(handle)  # type: ignore[no-any-return]
         what = describe(handle)
-        w0, c0, d0 = time.perf_counter(), time.thread_time(), _run_delay()
+        o0, d0, c0, w0 = _others_delay(tid), _run_delay(), time.thread_time(), time.perf_counter()
         try:
             return original(handle)  # type: ignore[no-any-return]
         finally:
-            wall, cpu = time.perf_counter() - w0, time.thread_time() - c0
-            blocked = max(0.0, wall - cpu - (_run_delay() - d0) / 1e9)
+            wall, cpu, d1 = time.perf_counter() - w0, time.thread_time() - c0, _run_delay()
+            preempted = (d1 - d0 + _grown(o0, _others_delay(tid))) / 1e9
+            blocked = max(0.0, wall - cpu - preempted)
             worst.callbacks += 1
             if wall > 0.005:
                 worst.samples.append((wall, cpu, blocked, what))

@@ -7,15 +7,15 @@ the REST API; meanwhile a client asks the proxy for its model list every 20 ms, 
 
 What is measured is xgen's own hold on the loop, not the engines competing for the 2 cores
 (tests/server/loop_meter.py): the CPU time of each loop callback (``time.thread_time``) and the
-time a callback slept (wall - CPU - time spent runnable but preempted): waiting on a lock held
-by a load's planning, for one. The test fails if either passes 20 ms.
+time a callback slept (wall - CPU - time it, or the GIL's holder, spent runnable but preempted):
+waiting on a lock held by a load's planning, for one. The test fails if either passes 20 ms.
 
 It can fail: ``test_the_meter_sees_planning_on_the_loop`` runs the same load with the REST
 handler's ``blocking`` replaced by a direct call (the planning then runs on the loop: GGUF
 inspection alone is ~50 ms of CPU) and checks the meter reports it. And it failed on the code
 before the manager only supervised (commit a997657, where ``ProcessManager.load`` planned under the
-lock every proxy lookup takes): two runs, a ``GET xgen/v1/models`` slept 56 ms and 148 ms behind
-the second model's planning; after: at most ~8 ms (GIL hand-overs), CPU per callback ~1 ms.
+lock every proxy lookup takes): in three runs a ``GET xgen/v1/models`` slept 47, 47 and 56 ms
+behind the second model's planning. After: at most ~2 ms blocked, ~2 ms of CPU per callback.
 """
 
 from __future__ import annotations

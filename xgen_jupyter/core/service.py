@@ -33,6 +33,7 @@ from .hardware.types import HardwareReport
 from .models.inspect import inspect_model
 from .models.resolve import list_models, resolve_model
 from .planning.context import Occupant, PlanInputs
+from .planning.margin import Margin
 from .planning.plan import LaunchPlan
 from .planning.planner import plan as make_plan
 from .planning.request import LoadRequest, parse_request
@@ -94,7 +95,8 @@ class XGenCore:
     def use_registry(self, registry: BoxRegistry) -> None:
         """Coordinate loads through ``registry``: admit each plan there, keep its entries in step."""
         self.registry = registry
-        self.admission = BoxAdmission(registry, lambda: self.hardware(), self.config.gpu_margin)
+        self.admission = BoxAdmission(registry, lambda: self.hardware(),
+                                      Margin.of(self.config.gpu_margin_mib, self.config.gpu_margin))
         self.manager.subscribe(self.admission.on_event)
         self.janitor.registry = registry
 
@@ -174,6 +176,8 @@ class XGenCore:
                     raise ServerConflict(f"a server named {name!r} already serves {old.request.model}",
                                          "unload it first or pick another name")
                 return old
+            if old is not None and old.state == "stopping":  # nothing to plan for yet
+                raise ServerConflict(f"a server named {name!r} is stopping", "wait until it has stopped")
             plan = self.plan(request, name)
             adapter = None if self.cluster is not None else self.adapter(plan.backend)  # a node makes its own
             server = self._new_server(name, request, plan, old)

@@ -67,7 +67,8 @@ class Roster:
         with self._lock:
             old = self._servers.get(server.name)
             if old is not None and old is not server and old.state not in FINAL:
-                raise ServerConflict(f"a server named {server.name!r} is {old.state}", "unload it first")
+                raise ServerConflict(f"a server named {server.name!r} is {old.state}",
+                                     "wait until it has stopped, or pick another name")
             self._servers[server.name] = server
         self.emit_state(server)
 
