@@ -9,6 +9,7 @@ import sys
 import threading
 from typing import Any
 
+from .core.api import FINAL
 from .core.config import CoreConfig
 from .core.errors import XGenError
 from .core.request_args import add_request_args, request_from_args
@@ -55,7 +56,7 @@ def cmd_serve(ns: argparse.Namespace) -> int:
         server = core.load(request_from_args(ns))
         print(render_plan(server.plan), flush=True)
         unfollow = server.logs.subscribe(lambda ln: print(ln.text, file=sys.stderr, flush=True)) if ns.verbose else None
-        while not stop.is_set() and server.state not in ("ready", "failed", "crashed", "stopped"):
+        while not stop.is_set() and server.state not in ("ready", *FINAL):
             stop.wait(0.1)
         if server.state == "ready":
             print(f"\nready: {server.endpoint}/v1  (model {server.name!r}, API key {server.api_key})", flush=True)

@@ -19,8 +19,8 @@ import pytest
 
 from tests.conftest import REPO
 from xgen_jupyter.core.box.devices import HOST, Claim
-from xgen_jupyter.core.box.errors import CapacityRefused, QuotaExceeded
 from xgen_jupyter.core.box.registry import BoxRegistry
+from xgen_jupyter.core.errors import CapacityRefused, QuotaExceeded
 
 from .conftest import GiB
 

@@ -1,9 +1,14 @@
-"""Settings of the core, shared by the CLI and the Jupyter extension (which fills them from traitlets)."""
+"""Settings of the core: one object from the Jupyter extension (its ``c.XGen`` traits of the same
+names) or the CLI, down to the Ray nodes (:meth:`CoreConfig.to_dict` / :meth:`CoreConfig.from_dict`).
+
+A new setting costs two edits: the field here and the trait in ``server/app.py``;
+tests/server/test_config_traits.py fails if one side is missing or a field does not reach a node.
+"""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -63,3 +68,63 @@ class CoreConfig:
     #: Ray cluster whose nodes run the engines: "ray://head:10001" (Ray Client), "head:6379" or
     #: "auto" (this machine is a node); None: engines run on this box, as without Ray.
     cluster: str | None = None
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
+
+    def to_dict(self, names: tuple[str, ...] | frozenset[str] | None = None) -> dict[str, Any]:
+        """Plain data (paths as text) for the given fields (default: all): it crosses Ray's wire."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            if names is None or f.name in names:
+                v = getattr(self, f.name)
+                out[f.name] = str(v) if isinstance(v, Path) else _copy(v)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CoreConfig:
+        """The inverse of :meth:`to_dict`. Unknown keys are ignored (a node on another xgen version);
+        '' in an optional field means unset (None)."""
+        kw: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name not in data:
+                continue
+            v = data[f.name]
+            optional = "None" in str(f.type)
+            if optional and v == "":
+                v = None
+            elif v is not None and "Path" in str(f.type):
+                v = Path(v)
+            kw[f.name] = _copy(v)
+        return cls(**kw)
+
+    def for_nodes(self) -> dict[str, Any]:
+        """The settings every Ray node's agent gets (see :func:`node_config`)."""
+        return self.to_dict(FORWARDED)
+
+    @classmethod
+    def for_node(cls, settings: dict[str, Any], host: str, state_dir: Path) -> CoreConfig:
+        """A node's config: the Jupyter side's settings, the node's own address and state folder."""
+        forwarded = {k: v for k, v in settings.items() if k in FORWARDED}
+        # Idle unload is the Jupyter side's call: the proxy there sees the traffic.
+        return replace(cls.from_dict(forwarded), host=host, state_dir=state_dir, idle_ttl=0.0)
+
+
+def _copy(v: Any) -> Any:
+    return list(v) if isinstance(v, list | tuple) else dict(v) if isinstance(v, dict) else v
+
+
+#: Fields with no ``c.XGen`` trait, on purpose: set by the CLI, tests or the environment only.
+CORE_ONLY = frozenset({
+    "user",  # $XGEN_USER, else the Unix user: a Jupyter user must not claim to be someone else
+    "restart_backoff",  # the first wait; its cap is the setting that matters on a box
+})  # fmt: skip
+
+#: Fields each Ray node keeps its own of (engines bind to the node's address; its own state folder;
+#: engine builds where that node has them; a node is not itself a cluster client).
+NODE_LOCAL = frozenset({"host", "state_dir", "engines_dir", "cluster"})
+
+#: What the Jupyter side passes on to every node: everything else (paths and binaries must make
+#: sense on the node: shared model storage, engines installed at the same place).
+FORWARDED = frozenset(f.name for f in fields(CoreConfig)) - NODE_LOCAL

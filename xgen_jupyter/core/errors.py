@@ -1,4 +1,8 @@
-"""User-facing errors: each says what went wrong and what to do about it."""
+"""User-facing errors: each says what went wrong and what to do about it.
+
+Every XGenError subclass lives here, so a client can rebuild the class an API answer names
+(``{"error": "CapacityRefused", ...}``) with :func:`error_class`.
+"""
 
 from __future__ import annotations
 
@@ -45,3 +49,28 @@ class ServerConflict(XGenError):
     """A server with that name exists with a different model."""
 
     status = 409
+
+
+# -- refusals of the shared box's registry (core/box): each names who holds what -------------------
+class CapacityRefused(XGenError):
+    """Not enough free memory left on a device once every reservation on the box is counted."""
+
+    status = 409
+
+
+class QuotaExceeded(XGenError):
+    """The user's quota (set by the box's administrator) would be exceeded."""
+
+    status = 409
+
+
+class ShareError(XGenError):
+    """A model cannot be shared as asked."""
+
+    status = 409
+
+
+def error_class(name: str) -> type[XGenError]:
+    """The XGenError subclass an API error answer names; XGenError itself for a name not known here."""
+    cls = globals().get(name)
+    return cls if isinstance(cls, type) and issubclass(cls, XGenError) else XGenError

@@ -7,12 +7,7 @@ from typing import Any
 
 from .hardware.types import HardwareReport
 from .planning.plan import LaunchPlan
-
-GiB = 1024**3
-
-
-def gib(n: int | None) -> str:
-    return "?" if n is None else f"{n / GiB:.1f} GiB"
+from .units import gib
 
 
 def render_hardware(report: HardwareReport) -> str:

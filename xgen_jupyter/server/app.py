@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,6 +15,9 @@ from ..core.errors import XGenError
 from ..core.hardware.chain import sample_gpus
 from ..core.service import XGenCore
 from .routes import handlers
+
+#: Traits of the Jupyter side alone (the proxy, the events websocket, start-up): not CoreConfig fields.
+SERVER_ONLY = frozenset({"gpu_sample_interval", "proxy_timeout", "preload", "proxy_max_connections"})
 
 
 class XGen(ExtensionApp):
@@ -93,30 +95,12 @@ class XGen(ExtensionApp):
     http: httpx.AsyncClient
 
     def core_config(self) -> CoreConfig:
-        return CoreConfig(
-            model_dirs=list(self.model_dirs),
-            allowed_backends=list(self.allowed_backends),
-            binaries=dict(self.binaries),
-            vllm_python=self.vllm_python,
-            rocm_targets=list(self.rocm_targets),
-            engines_dir=Path(self.engines_dir),
-            state_dir=Path(self.state_dir),
-            default_n_ctx=self.default_n_ctx,
-            host=self.host,
-            ready_timeout=self.ready_timeout,
-            grace_period=self.grace_period,
-            log_lines=self.log_lines,
-            log_file_bytes=self.log_file_bytes,
-            gpu_margin=self.gpu_margin,
-            shared_dir=None if self.shared_dir == "" else Path(self.shared_dir or default_shared_dir()),
-            quotas=dict(self.quotas),
-            idle_ttl=self.idle_ttl,
-            restart_policy=self.restart_policy,
-            max_restarts=self.max_restarts,
-            restart_backoff_cap=self.restart_backoff_cap,
-            janitor_interval=self.janitor_interval,
-            cluster=self.cluster or None,
-        )
+        """The core's settings: every trait named like a CoreConfig field (see SERVER_ONLY for the rest)."""
+        values = {name: getattr(self, name) for name in CoreConfig.names() if self.has_trait(name)}
+        # The trait's None means the default folder; '' turns the registry off (CoreConfig's None).
+        shared = values["shared_dir"]
+        values["shared_dir"] = None if shared == "" else (shared or default_shared_dir())
+        return CoreConfig.from_dict(values)
 
     def initialize_settings(self) -> None:
         self.core = XGenCore(self.core_config())

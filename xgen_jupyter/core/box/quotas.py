@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import XGenError
+from ..units import parse_size
 
 log = logging.getLogger("xgen.box")
 QUOTA_FILE = "quotas.json"
-_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 1000**2, "mb": 1000**2, "mib": 1024**2,
-          "g": 1000**3, "gb": 1000**3, "gib": 1024**3, "t": 1000**4, "tb": 1000**4, "tib": 1024**4}
 
 
 @dataclass(frozen=True)
@@ -34,12 +32,10 @@ class Quota:
 def parse_bytes(value: Any, where: str) -> int | None:
     if value is None:
         return None
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", str(value))
-    if not m or m.group(2).lower() not in _UNITS:
+    size = parse_size(value)
+    if size is None:
         raise XGenError(f"{where}: {value!r} is not a size", "write bytes or e.g. \"40GiB\"")
-    return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+    return size
 
 
 def _quota(d: Any, where: str) -> Quota:

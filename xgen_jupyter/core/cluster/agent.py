@@ -13,42 +13,33 @@ import os
 import socket
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..box.devices import adjusted
 from ..config import CoreConfig, default_state_dir
 from ..errors import XGenError
 from ..process.manager import name_for
-from ..service import XGenCore
 
-#: CoreConfig fields the Jupyter side passes on to every node (paths and binaries must make
-#: sense on the node: shared model storage, engines installed at the same place).
-FORWARDED = (
-    "model_dirs", "allowed_backends", "binaries", "vllm_python", "rocm_targets", "default_n_ctx", "ready_timeout",
-    "grace_period", "log_lines", "log_file_bytes", "gpu_margin", "shared_dir", "user", "quotas", "idle_ttl",
-    "restart_policy", "max_restarts", "restart_backoff", "restart_backoff_cap", "janitor_interval",
-)  # fmt: skip
+if TYPE_CHECKING:
+    from ..service import XGenCore
 
 
 def node_config(settings: dict[str, Any], address: str, node_id: str) -> CoreConfig:
-    """The node's CoreConfig: the Jupyter side's settings, this node's address and state folder."""
-    known = CoreConfig.__dataclass_fields__  # a node on an older xgen ignores settings it lacks
-    kw = {k: v for k, v in settings.items() if k in FORWARDED and k in known}
-    if kw.get("shared_dir") is not None:
-        kw["shared_dir"] = Path(kw["shared_dir"])
-    if "idle_ttl" in known:  # idle unload is the Jupyter side's call (the proxy sees the traffic)
-        kw["idle_ttl"] = 0.0
+    """The node's CoreConfig: the Jupyter side's ``CoreConfig.for_nodes()``, this node's address and state folder."""
     state = Path(os.environ.get("XGEN_STATE_DIR") or default_state_dir()) / "nodes" / node_id[:12]
-    return CoreConfig(**kw, host=address, state_dir=state)
+    return CoreConfig.for_node(settings, address, state)
 
 
 class NodeAgent:
     """One per node. Every method returns plain dicts (they cross Ray's wire)."""
 
-    def __init__(self, settings: dict[str, Any], node_id: str, address: str | None = None) -> None:
+    def __init__(self, settings: dict[str, Any], node_id: str, make_core: Callable[[CoreConfig], XGenCore],
+                 address: str | None = None) -> None:
         self.node_id = node_id
         self.address = address or _node_address()
-        self.core = XGenCore(node_config(settings, self.address, node_id))
+        # The core class comes from the Jupyter side (XGenCore): importing it here would close a
+        # service -> cluster -> agent -> service import cycle.
+        self.core = make_core(node_config(settings, self.address, node_id))
 
     def info(self) -> dict[str, Any]:
         return {"node_id": self.node_id, "address": self.address, "hostname": socket.gethostname(), "pid": os.getpid()}

@@ -21,8 +21,8 @@ from ..models.facts import ModelFacts
 from ..planning import memory
 from ..planning.plan import Reason
 from ..planning.request import LoadRequest
+from ..units import gib
 
-GiB = 1024**3
 MIN_MARGIN = 512 * 1024**2
 DEVICE = {"nvidia": "cuda", "amd": "rocm"}
 
@@ -70,7 +70,7 @@ class Candidate:
 
 
 def _gib(n: int) -> str:
-    return f"{n / GiB:.2f}"
+    return gib(n, 2, unit=False)
 
 
 def context_of(facts: ModelFacts, request: LoadRequest, default_n_ctx: int) -> int:

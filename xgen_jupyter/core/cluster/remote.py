@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from ..planning.plan import EngineSettings, LaunchPlan, MemoryEstimate, Reason
+from ..api import plan_from_dict
+from ..planning.plan import Reason
 from ..planning.request import LoadRequest
 from ..process.logbuffer import LogBuffer
 from ..process.server import ManagedServer
@@ -18,20 +19,6 @@ from ..process.server import ManagedServer
 #: Fields copied from the node's ``to_dict()`` as they are.
 MIRRORED = ("port", "pid", "ready_at", "stopped_at", "error", "progress", "progress_message", "stop_reason",
             "owner", "restarts")
-
-
-def plan_from_dict(d: dict[str, Any]) -> LaunchPlan:
-    """A LaunchPlan from ``LaunchPlan.to_dict()`` (what a node sends back)."""
-    settings = dict(d["settings"])
-    if settings.get("tensor_split") is not None:
-        settings["tensor_split"] = tuple(settings["tensor_split"])
-    return LaunchPlan(
-        name=d["name"], backend=d["backend"], model_path=d["model_path"], server_type=d["server_type"],
-        settings=EngineSettings(**settings), argv=tuple(d["argv"]), env=dict(d.get("env") or {}),
-        reasons=tuple(Reason(**r) for r in d.get("reasons", [])),
-        memory=MemoryEstimate(**d["memory"]) if d.get("memory") else None,
-        fallbacks=tuple(d.get("fallbacks") or ()), gpus=tuple(d.get("gpus") or ()),
-    )  # fmt: skip
 
 
 class RemoteServer(ManagedServer):

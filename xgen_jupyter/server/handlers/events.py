@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import Callable
 from typing import Any
 
+from ...core.api import STREAMED_EVENTS, gpus_message, hello_message
 from ...core.errors import RequestError
 from ...core.process.manager import Event
 from .pulls import pull_jobs
@@ -49,14 +49,14 @@ class EventsWebSocket(XGenWebSocket):
             return  # closed meanwhile: on_close already ran, so subscribing now would leak
 
         def on_event(event: Event) -> None:  # on a manager thread
-            if event.kind in ("state", "progress"):
+            if event.kind in STREAMED_EVENTS:
                 self.send_threadsafe(event.to_dict())
 
         # Subscribe before the snapshot: a change racing the hello arrives after it, in order.
         self._unsubscribe = self.core.manager.subscribe(on_event)
         self._unfollow_pulls = pull_jobs(self.settings).subscribe(self.send_threadsafe)  # model pulls' progress
         servers = [s.to_dict() for s in self.core.manager.servers()]
-        self.send_json({"kind": "hello", "servers": servers, "hardware": hardware.to_dict()})
+        self.send_json(hello_message(servers, hardware.to_dict()))
         self._sampler_task = asyncio.create_task(self._sample_loop())
 
     async def _sample_loop(self) -> None:
@@ -77,9 +77,7 @@ class EventsWebSocket(XGenWebSocket):
             except Exception as exc:  # a flaky driver must not kill the socket
                 self.send_json({"kind": "error", "message": f"GPU sampling failed: {exc}"})
                 continue
-            self.send_json(
-                {"kind": "gpus", "data": {"gpus": [g.to_dict() for g in gpus], "time": time.time()}}
-            )
+            self.send_json(gpus_message([g.to_dict() for g in gpus]))
 
     def on_message(self, message: str | bytes) -> None:
         try:
