@@ -28,7 +28,7 @@ def load_ipython_extension(ipython: Any) -> None:
 def __getattr__(name: str) -> Any:
     # Lazy: ``import xgen_jupyter`` stays light and Jupyter-free; ``xgen_jupyter.client`` loads on use.
     if name == "client":
-        from .notebook.client import client
+        from .notebook.openai_client import client
 
         return client
     raise AttributeError(f"module 'xgen_jupyter' has no attribute {name!r}")

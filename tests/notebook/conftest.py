@@ -98,8 +98,8 @@ def jupyter_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Jupyter
 
 @pytest.fixture()
 def remote(jupyter_server: JupyterServer) -> Iterator[object]:
-    """A RemoteXGen in this test process, pointed at the real server."""
+    """A RemoteClient in this test process, pointed at the real server."""
     from xgen_jupyter.notebook.connection import Connection
-    from xgen_jupyter.notebook.remote import RemoteXGen
+    from xgen_jupyter.notebook.remote_client import RemoteClient
 
-    yield RemoteXGen(Connection(jupyter_server.url, jupyter_server.token, "test"))
+    yield RemoteClient(Connection(jupyter_server.url, jupyter_server.token, "test"))

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
-from xgen_jupyter.notebook import backend as backend_mod
-from xgen_jupyter.notebook.local import LocalXGen
+from xgen_jupyter.notebook import current
+from xgen_jupyter.notebook.local_client import LocalClient
 from xgen_jupyter.notebook.magics import LOCAL_NOTICE
 
 from .conftest import DISCOVERY_VARS
@@ -23,17 +23,17 @@ def shell(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Interacti
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("XGEN_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "runtime"))  # no server info files at all
-    backend_mod.set_backend(None)
-    LocalXGen._shared = None
+    current.set_client(None)
+    LocalClient._shared = None
     ip = InteractiveShell.instance()
     ip.run_line_magic("load_ext", "xgen_jupyter")
     try:
         yield ip
     finally:
-        if LocalXGen._shared is not None:
-            LocalXGen._shared.core.shutdown()
-            LocalXGen._shared = None
-        backend_mod.set_backend(None)
+        if LocalClient._shared is not None:
+            LocalClient._shared.core.shutdown()
+            LocalClient._shared = None
+        current.set_client(None)
 
 
 def test_falls_back_to_in_process_and_says_so_once(
@@ -42,7 +42,7 @@ def test_falls_back_to_in_process_and_says_so_once(
     shell.run_line_magic("xgen", "ls")
     out = capsys.readouterr().out
     assert LOCAL_NOTICE in out and "no servers loaded" in out
-    assert isinstance(backend_mod.get_backend(), LocalXGen)
+    assert isinstance(current.get_client(), LocalClient)
 
     shell.run_line_magic("xgen", "load default --name loc")
     out = capsys.readouterr().out
@@ -50,7 +50,7 @@ def test_falls_back_to_in_process_and_says_so_once(
     assert "ready: 'loc'" in out and "Why:" in out
     assert "100% loc: ready" in out  # the text progress bar of a terminal, not a widget
 
-    core = LocalXGen._shared.core  # type: ignore[union-attr]
+    core = LocalClient._shared.core  # type: ignore[union-attr]
     server = core.manager.get("loc")
     assert server.state == "ready" and server.pid is not None  # an engine of this process
 

@@ -82,10 +82,10 @@ def test_logs_follow_ends_when_the_server_stops(kernel: KernelSession) -> None:
     assert "ready: 'f'" in r.stdout, r.text
     r = kernel.execute(
         "import threading\n"
-        "from xgen_jupyter.notebook.backend import get_backend\n"
-        "threading.Timer(3.0, lambda: get_backend().unload('f')).start()\n"
+        "from xgen_jupyter.notebook.current import get_client\n"
+        "threading.Timer(3.0, lambda: get_client().unload('f')).start()\n"
         "get_ipython().run_line_magic('xgen', 'logs f --follow --tail 3')\n"
-        "print('FOLLOW ENDED', get_backend().server('f')['state'])",
+        "print('FOLLOW ENDED', get_client().server('f')['state'])",
         timeout=60,
     )
     assert r.status == "ok" and not r.stderr, r.text

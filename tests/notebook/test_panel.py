@@ -86,7 +86,7 @@ def test_load_form_and_live_log(panel: XGenPanel) -> None:
     # live: a request through the proxy makes the engine log, and the view shows it
     time.sleep(1.0)
     before = panel.logs.received
-    reply = xgen_jupyter.client("form", panel.backend).completions.create(
+    reply = xgen_jupyter.client("form", panel.client).completions.create(
         model="form", prompt="Hi", max_tokens=2
     )
     assert reply.choices

@@ -7,8 +7,8 @@ from collections.abc import Callable
 from typing import Any
 
 from ..core.errors import XGenError
-from .backend import XGenBackend
-from .client import client
+from .client_api import XGenClient
+from .openai_client import client
 
 
 def write_stdout(text: str) -> None:
@@ -17,7 +17,7 @@ def write_stdout(text: str) -> None:
 
 
 def stream_chat(
-    backend: XGenBackend,
+    via: XGenClient,
     name: str,
     prompt: str,
     out: Callable[[str], None] = write_stdout,
@@ -35,7 +35,7 @@ def stream_chat(
         messages.append({"role": "system", "content": system})
     messages.append({"role": "user", "content": prompt.strip()})
     extra: dict[str, Any] = {} if temperature is None else {"temperature": temperature}
-    api = client(name, backend)
+    api = client(name, via)
     parts: list[str] = []
     try:
         create: Any = api.chat.completions.create  # the plain-dict messages the API accepts

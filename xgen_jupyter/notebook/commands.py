@@ -1,8 +1,11 @@
-"""The ``%xgen`` command line: argparse subcommands that raise instead of exiting the kernel."""
+"""The ``%xgen`` command line: one table of commands, made into argparse subcommands that raise
+instead of exiting the kernel, the help list and the magics' dispatch."""
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import NoReturn
 
 from ..core.request_args import add_request_args
@@ -40,27 +43,84 @@ class Parser(argparse.ArgumentParser):
         raise HelpShown()
 
 
-HELP: tuple[tuple[str, str], ...] = (
-    ("gpus", "GPUs, CPU and what each detector found (--refresh re-detects)"),
-    ("models", "models you can load (includes 'default')"),
-    ("plan MODEL [options]", "the launch plan and why each flag is there; starts nothing"),
-    (
-        "load MODEL [options]",
-        "start a server (--name, --backend, --ctx, --gpu-layers, --parallel, --embedding, ...)",
-    ),
-    ("ls", "loaded servers with state, backend and endpoint"),
-    ("logs NAME [--follow] [--tail N]", "a server's log (--follow: live, until it stops or you interrupt)"),
-    ("unload NAME | --all", "stop a server (or all of them)"),
-    ("client NAME [--var V]", "put an openai.OpenAI client for NAME in a variable (default: client)"),
-    ("panel", "live panel: GPUs, servers, a load form, logs"),
-    ("%%xgen chat NAME", "the cell is the prompt; the answer streams in"),
-    ("help", "this list"),
-)
+def _gpus(p: Parser) -> None:
+    p.add_argument("--refresh", action="store_true", help="detect again instead of using the cached report")
+    p.add_argument("--json", action="store_true")
+
+
+def _plan(p: Parser) -> None:
+    add_request_args(p)
+    p.add_argument("--json", action="store_true")
+
+
+def _load(p: Parser) -> None:
+    add_request_args(p)
+    p.add_argument("--no-wait", action="store_true", help="return at once; watch it with %%xgen ls or the panel")
+
+
+def _ls(p: Parser) -> None:
+    p.add_argument("--all", action="store_true", help="every user's servers on this box (owner, model, memory, state)")
+
+
+def _logs(p: Parser) -> None:
+    p.add_argument("name")
+    p.add_argument("--follow", "-f", action="store_true")
+    p.add_argument("--tail", type=int, default=100, metavar="N")
+
+
+def _unload(p: Parser) -> None:
+    p.add_argument("name", nargs="?")
+    p.add_argument("--all", action="store_true")
+
+
+def _client(p: Parser) -> None:
+    p.add_argument("name")
+    p.add_argument("--var", default="client", help="variable to put it in")
+
+
+def _chat(p: Parser) -> None:
+    p.add_argument("name")
+    p.add_argument("prompt", nargs="*", help="(line form) the prompt")
+    p.add_argument("--system", default=None)
+    p.add_argument("--max-tokens", type=int, default=256)
+    p.add_argument("--temperature", type=float, default=None)
+
+
+@dataclass(frozen=True)
+class Command:
+    """One ``%xgen`` command: its line in ``%xgen help``, its options, and whether it takes a cell.
+    The magics run it as ``XGenMagics.cmd_<name>``."""
+
+    name: str
+    usage: str
+    help: str
+    options: Callable[[Parser], None] | None = None
+    cell: bool = False  # ``%%xgen NAME``: the cell body is its input
+
+
+#: The one table the parser, ``%xgen help`` and the magics' dispatch are made from.
+COMMANDS: tuple[Command, ...] = (
+    Command("gpus", "gpus", "GPUs, CPU and what each detector found (--refresh re-detects)", _gpus),
+    Command("models", "models", "models you can load (includes 'default')"),
+    Command("plan", "plan MODEL [options]", "the launch plan and why each flag is there; starts nothing", _plan),
+    Command("load", "load MODEL [options]",
+            "start a server (--name, --backend, --ctx, --gpu-layers, --parallel, --embedding, ...)", _load),
+    Command("ls", "ls [--all]", "loaded servers with state, backend and endpoint", _ls),
+    Command("logs", "logs NAME [--follow] [--tail N]",
+            "a server's log (--follow: live, until it stops or you interrupt)", _logs),
+    Command("unload", "unload NAME | --all", "stop a server (or all of them)", _unload),
+    Command("client", "client NAME [--var V]",
+            "put an openai.OpenAI client for NAME in a variable (default: client)", _client),
+    Command("panel", "panel", "live panel: GPUs, servers, a load form, logs"),
+    Command("chat", "%%xgen chat NAME", "the cell is the prompt; the answer streams in", _chat, cell=True),
+    Command("help", "help", "this list"),
+)  # fmt: skip
+BY_NAME = {c.name: c for c in COMMANDS}
 
 
 def help_text() -> str:
-    width = max(len(c) for c, _ in HELP)
-    lines = ["%xgen commands:"] + [f"  {c:<{width}}  {t}" for c, t in HELP]
+    width = max(len(c.usage) for c in COMMANDS)
+    lines = ["%xgen commands:"] + [f"  {c.usage:<{width}}  {c.help}" for c in COMMANDS]
     lines.append("Any command with -h shows its options, e.g. `%xgen load -h`.")
     return "\n".join(lines)
 
@@ -68,40 +128,10 @@ def help_text() -> str:
 def build_parser() -> Parser:
     p = Parser(prog="%xgen", add_help=False, description="Serve models from this notebook.")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    g = sub.add_parser("gpus", help=HELP[0][1])
-    g.add_argument("--refresh", action="store_true", help="detect again instead of using the cached report")
-    g.add_argument("--json", action="store_true")
-    sub.add_parser("models", help=HELP[1][1])
-    pl = sub.add_parser("plan", help=HELP[2][1])
-    add_request_args(pl)
-    pl.add_argument("--json", action="store_true")
-    ld = sub.add_parser("load", help=HELP[3][1])
-    add_request_args(ld)
-    ld.add_argument(
-        "--no-wait", action="store_true", help="return at once; watch it with %%xgen ls or the panel"
-    )
-    ls = sub.add_parser("ls", help=HELP[4][1])
-    ls.add_argument("--all", action="store_true", help="every user's servers on this box (owner, model, memory, state)")
-    lg = sub.add_parser("logs", help=HELP[5][1])
-    lg.add_argument("name")
-    lg.add_argument("--follow", "-f", action="store_true")
-    lg.add_argument("--tail", type=int, default=100, metavar="N")
-    un = sub.add_parser("unload", help=HELP[6][1])
-    un.add_argument("name", nargs="?")
-    un.add_argument("--all", action="store_true")
-    cl = sub.add_parser("client", help=HELP[7][1])
-    cl.add_argument("name")
-    cl.add_argument("--var", default="client", help="variable to put it in")
-    sub.add_parser("panel", help=HELP[8][1])
-    ch = sub.add_parser(
-        "chat", help="chat with a server: the cell (or the rest of the line after --) is the prompt"
-    )
-    ch.add_argument("name")
-    ch.add_argument("prompt", nargs="*", help="(line form) the prompt")
-    ch.add_argument("--system", default=None)
-    ch.add_argument("--max-tokens", type=int, default=256)
-    ch.add_argument("--temperature", type=float, default=None)
-    sub.add_parser("help", help=HELP[10][1])
+    for c in COMMANDS:
+        sp = sub.add_parser(c.name, help=c.help)
+        if c.options:
+            c.options(sp)
     return p
 
 

@@ -12,11 +12,13 @@ from typing import Any
 
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 
+from ..core.api import FINAL
 from ..core.errors import XGenError
 from ..core.request_args import request_from_args
 from . import render
-from .backend import FINAL_STATES, XGenBackend, get_backend
-from .commands import HelpShown, UsageError, help_text, parse
+from .client_api import XGenClient
+from .commands import BY_NAME, COMMANDS, HelpShown, UsageError, help_text, parse
+from .current import get_client
 from .progress import LoadProgress
 
 LOCAL_NOTICE = "no Jupyter server found: running engines in this kernel"
@@ -29,20 +31,20 @@ def say_error(message: str) -> None:
 
 @magics_class
 class XGenMagics(Magics):
-    def __init__(self, shell: Any = None, backend: XGenBackend | None = None) -> None:
+    def __init__(self, shell: Any = None, client: XGenClient | None = None) -> None:
         super().__init__(shell)
-        self._backend = backend
+        self._client = client
         self._told_local = False
         self.panels: list[Any] = []  # keep panels (and their event threads) alive with the magics
 
     @property
-    def backend(self) -> XGenBackend:
-        if self._backend is None:
-            self._backend = get_backend()
-        if self._backend.mode == "local" and not self._told_local:
+    def client(self) -> XGenClient:
+        if self._client is None:
+            self._client = get_client()
+        if self._client.mode == "local" and not self._told_local:
             self._told_local = True
             print(LOCAL_NOTICE, flush=True)
-        return self._backend
+        return self._client
 
     @line_cell_magic
     def xgen(self, line: str, cell: str | None = None) -> None:
@@ -53,10 +55,9 @@ class XGenMagics(Magics):
             return
         try:
             ns = parse(argv)
-            if cell is not None and ns.command != "chat":
-                raise UsageError(
-                    f"%%xgen {ns.command} takes no cell", "only `%%xgen chat NAME` uses the cell body"
-                )
+            if cell is not None and not BY_NAME[ns.command].cell:
+                takes = ", ".join(f"`%%xgen {c.name}`" for c in COMMANDS if c.cell)
+                raise UsageError(f"%%xgen {ns.command} takes no cell", f"only {takes} uses the cell body")
             getattr(self, f"cmd_{ns.command}")(ns, cell)
         except HelpShown:
             pass
@@ -72,19 +73,19 @@ class XGenMagics(Magics):
         print(help_text())
 
     def cmd_gpus(self, ns: argparse.Namespace, cell: str | None) -> None:
-        report = self.backend.hardware(refresh=ns.refresh)
+        report = self.client.hardware(refresh=ns.refresh)
         print(json.dumps(report, indent=2) if ns.json else render.hardware_text(report))
 
     def cmd_models(self, ns: argparse.Namespace, cell: str | None) -> None:
-        print(render.models_text(self.backend.models()))
+        print(render.models_text(self.client.models()))
 
     def cmd_plan(self, ns: argparse.Namespace, cell: str | None) -> None:
-        plan = self.backend.plan(request_from_args(ns))
+        plan = self.client.plan(request_from_args(ns))
         print(json.dumps(plan, indent=2) if ns.json else render.plan_text(plan))
 
     def cmd_load(self, ns: argparse.Namespace, cell: str | None) -> None:
-        backend = self.backend
-        server = backend.load(request_from_args(ns))
+        client = self.client
+        server = client.load(request_from_args(ns))
         name = server["name"]
         if ns.no_wait:
             print(
@@ -93,10 +94,10 @@ class XGenMagics(Magics):
             return
         bar = LoadProgress()
         try:
-            while server["state"] not in ("ready", *FINAL_STATES):
+            while server["state"] not in ("ready", *FINAL):
                 bar.update(server)
                 time.sleep(0.2)
-                server = backend.server(name)
+                server = client.server(name)
         except KeyboardInterrupt:
             bar.close(server)
             say_error(
@@ -105,7 +106,7 @@ class XGenMagics(Magics):
             return
         bar.close(server)
         if server["state"] == "ready":
-            proxy = backend.openai_target(name)[0] if backend.mode == "remote" else None
+            proxy = client.openai_target(name)[0] if client.mode == "remote" else None
             print(render.ready_text(server, proxy))
         else:
             err = server.get("error") or {}
@@ -115,18 +116,18 @@ class XGenMagics(Magics):
 
     def cmd_ls(self, ns: argparse.Namespace, cell: str | None) -> None:
         if ns.all:
-            print(render.box_text(self.backend.box_servers()))
+            print(render.box_text(self.client.box_servers()))
             return
-        print(render.servers_text(self.backend.servers()))
+        print(render.servers_text(self.client.servers()))
 
     def cmd_logs(self, ns: argparse.Namespace, cell: str | None) -> None:
         if not ns.follow:
-            lines = self.backend.logs(ns.name, ns.tail)
+            lines = self.client.logs(ns.name, ns.tail)
             print("\n".join(ln["text"] for ln in lines) if lines else f"(no log lines for {ns.name!r} yet)")
             return
         stop = threading.Event()
         try:
-            self.backend.follow_logs(ns.name, lambda ln: print(ln["text"], flush=True), stop, ns.tail)
+            self.client.follow_logs(ns.name, lambda ln: print(ln["text"], flush=True), stop, ns.tail)
         except KeyboardInterrupt:
             pass  # following ends with the kernel's interrupt button, quietly
         finally:
@@ -134,22 +135,22 @@ class XGenMagics(Magics):
 
     def cmd_unload(self, ns: argparse.Namespace, cell: str | None) -> None:
         names = (
-            [s["name"] for s in self.backend.servers() if s["state"] not in FINAL_STATES]
+            [s["name"] for s in self.client.servers() if s["state"] not in FINAL]
             if ns.all
             else [ns.name]
         )
         if not names:
             print("no servers to unload")
         for name in names:
-            server = self.backend.unload(name)
+            server = self.client.unload(name)
             print(f"{name!r}: {server['state']}")
 
     def cmd_client(self, ns: argparse.Namespace, cell: str | None) -> None:
-        from .client import client
+        from .openai_client import client as openai_client
 
         if not ns.var.isidentifier():
             raise UsageError(f"--var {ns.var!r} is not a Python name")
-        api = client(ns.name, self.backend)
+        api = openai_client(ns.name, self.client)
         assert self.shell is not None
         self.shell.user_ns[ns.var] = api
         print(f"{ns.var} = openai.OpenAI(base_url={str(api.base_url)!r}); use model={ns.name!r}")
@@ -158,7 +159,7 @@ class XGenMagics(Magics):
         from .chat import stream_chat
 
         prompt = cell if cell is not None else " ".join(ns.prompt)
-        stream_chat(self.backend, ns.name, prompt, system=ns.system, max_tokens=ns.max_tokens,
+        stream_chat(self.client, ns.name, prompt, system=ns.system, max_tokens=ns.max_tokens,
                     temperature=ns.temperature)  # fmt: skip
 
     def cmd_panel(self, ns: argparse.Namespace, cell: str | None) -> None:
@@ -166,7 +167,7 @@ class XGenMagics(Magics):
 
         from .panel import XGenPanel
 
-        panel = XGenPanel(self.backend)
+        panel = XGenPanel(self.client)
         self.panels.append(panel)
         display(panel.widget)
 

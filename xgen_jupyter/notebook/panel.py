@@ -16,7 +16,8 @@ from typing import Any
 import ipywidgets as w
 
 from ..core.errors import XGenError
-from .backend import Message, XGenBackend, get_backend
+from .client_api import Message, XGenClient
+from .current import get_client
 from .panel_box import BoxRow, BoxView
 from .panel_form import LoadForm
 from .panel_gpus import GpuTable
@@ -27,15 +28,15 @@ BOX_PERIOD = 10.0  # other users' servers send us no events: poll the box listin
 
 
 class XGenPanel:
-    def __init__(self, backend: XGenBackend | None = None, interval: float = 2.0, live: bool = True) -> None:
-        self.backend = backend or get_backend()
+    def __init__(self, client: XGenClient | None = None, interval: float = 2.0, live: bool = True) -> None:
+        self.client = client or get_client()
         self.gpus = GpuTable()
         self.servers = ServersView(on_unload=self.unload, on_select=self.show_logs)
         self.box = BoxView()
         self.form = LoadForm(on_load=self.load)
-        self.logs = LogView(self.backend)
+        self.logs = LogView(self.client)
         self.message = w.Label(value="")
-        where = "in this kernel" if self.backend.mode == "local" else f"from {self.backend.where}"
+        where = "in this kernel" if self.client.mode == "local" else f"from {self.client.where}"
         self.widget = w.VBox([
             w.HTML(f"<h4 style='margin:2px'>xgen {where}</h4>"),
             self.gpus.widget, self.servers.widget, self.box.widget, self.form.widget, self.message, self.logs.widget,
@@ -48,7 +49,7 @@ class XGenPanel:
         self._box_wake = threading.Event()  # a state event: refresh the box listing now
         self._fill_form()
         if live:
-            self._stop_events = self.backend.events(self.apply, interval)
+            self._stop_events = self.client.events(self.apply, interval)
             threading.Thread(
                 target=self._watchdog, args=(interval,), name="xgen-panel-poll", daemon=True
             ).start()
@@ -72,8 +73,8 @@ class XGenPanel:
 
     def _fill_form(self) -> None:
         try:
-            self.form.set_models(self.backend.models())
-            self.form.set_backends(self.backend.backends())
+            self.form.set_models(self.client.models())
+            self.form.set_backends(self.client.backends())
         except XGenError as exc:
             self.message.value = f"xgen: {exc}"
 
@@ -119,19 +120,19 @@ class XGenPanel:
     def refresh_box(self) -> None:
         """Everyone's servers on this box, once."""
         try:
-            self.box.set_entries(self.backend.box_servers())
+            self.box.set_entries(self.client.box_servers())
         except XGenError as exc:
             self.box.set_error(f"xgen: {exc}")
 
     def refresh(self) -> None:
         """Poll once (the fallback when no events arrive): servers and hardware over REST."""
-        self.gpus.set_hardware(self.backend.hardware())
-        self.servers.replace_all(self.backend.servers())
+        self.gpus.set_hardware(self.client.hardware())
+        self.servers.replace_all(self.client.servers())
 
     # -- actions (buttons) -----------------------------------------------------------------
     def load(self, request: dict[str, Any]) -> None:
         try:
-            server = self.backend.load(request)
+            server = self.client.load(request)
         except XGenError as exc:
             self.form.status.value = f"xgen: {exc}"
             return
@@ -142,7 +143,7 @@ class XGenPanel:
     def unload(self, name: str) -> None:
         def run() -> None:  # unload waits for the engine to exit: keep the kernel free meanwhile
             try:
-                self.servers.apply(self.backend.unload(name))
+                self.servers.apply(self.client.unload(name))
                 self.message.value = f"{name}: unloaded"
             except XGenError as exc:
                 self.message.value = f"xgen: {exc}"

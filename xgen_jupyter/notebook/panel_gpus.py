@@ -12,11 +12,11 @@ from typing import Any
 
 import ipywidgets as w
 
-GiB = 1024**3
+from ..core.units import gib
 
 
 def _gib(n: int | None) -> str:
-    return "?" if n is None else f"{n / GiB:.1f}"
+    return gib(n, unit=False)
 
 
 class GpuRow:

@@ -8,12 +8,12 @@ from typing import Any
 
 import ipywidgets as w
 
-from .backend import XGenBackend
+from .client_api import XGenClient
 
 
 class LogView:
-    def __init__(self, backend: XGenBackend, max_lines: int = 300) -> None:
-        self.backend = backend
+    def __init__(self, client: XGenClient, max_lines: int = 300) -> None:
+        self.client = client
         self.lines: deque[str] = deque(maxlen=max_lines)
         self.selected: str | None = None
         self.received = 0  # lines of the selected server seen so far (the view keeps the last max_lines)
@@ -44,7 +44,7 @@ class LogView:
 
         def run() -> None:
             try:
-                self.backend.follow_logs(name, on_line, stop, self.lines.maxlen or 300)
+                self.client.follow_logs(name, on_line, stop, self.lines.maxlen or 300)
             except Exception as exc:  # shown in the view, never raised on a thread
                 on_line({"text": f"[xgen] log stream ended: {exc}"})
 

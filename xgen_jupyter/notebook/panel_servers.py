@@ -7,6 +7,7 @@ from typing import Any
 
 import ipywidgets as w
 
+from ..core.api import FINAL
 from .progress import fraction
 
 STATE_STYLE = {
@@ -55,7 +56,7 @@ class ServerRow:
         if err:
             items.insert(0, f"<li style='color:#b00'>error: {err}</li>")
         self.reasons.value = f"<ul style='margin:0'>{''.join(items)}</ul>" if items else ""
-        self.unload_button.disabled = s.get("state") in ("stopped", "failed", "crashed", "stopping")
+        self.unload_button.disabled = s.get("state") in FINAL | {"stopping"}
 
     def set_progress(self, progress: float | None, message: str) -> None:
         self.update({"progress": progress, "progress_message": message})

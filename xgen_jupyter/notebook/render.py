@@ -4,31 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..core.api import plan_from_dict
 from ..core.hardware.types import HardwareReport
-from ..core.planning.plan import EngineSettings, LaunchPlan, MemoryEstimate, Reason
-from ..core.textreport import gib, render_hardware, render_plan, render_servers
+from ..core.planning.plan import Reason
+from ..core.textreport import render_hardware, render_plan, render_servers
+from ..core.units import gib
 
-__all__ = ["hardware_text", "models_text", "plan_from_dict", "plan_text", "ready_text", "servers_text"]
-
-
-def plan_from_dict(d: dict[str, Any]) -> LaunchPlan:
-    """A LaunchPlan from ``LaunchPlan.to_dict()`` (the REST API's shape)."""
-    settings = dict(d["settings"])
-    if settings.get("tensor_split") is not None:
-        settings["tensor_split"] = tuple(settings["tensor_split"])
-    return LaunchPlan(
-        name=d["name"],
-        backend=d["backend"],
-        model_path=d["model_path"],
-        server_type=d["server_type"],
-        settings=EngineSettings(**settings),
-        argv=tuple(d["argv"]),
-        env=dict(d.get("env") or {}),
-        reasons=tuple(Reason(**r) for r in d.get("reasons", [])),
-        memory=MemoryEstimate(**d["memory"]) if d.get("memory") else None,
-        fallbacks=tuple(d.get("fallbacks") or ()),
-        gpus=tuple(d.get("gpus") or ()),
-    )
+__all__ = ["hardware_text", "models_text", "plan_text", "ready_text", "servers_text"]
 
 
 def hardware_text(report: dict[str, Any]) -> str:

@@ -8,22 +8,24 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .backend import XGenBackend, get_backend
+from .client_api import XGenClient
+from .current import get_client
 
 if TYPE_CHECKING:
     import openai
 
 
-def client(name: str, backend: XGenBackend | None = None, **kwargs: Any) -> openai.OpenAI:
+def client(name: str, via: XGenClient | None = None, **kwargs: Any) -> openai.OpenAI:
     """An OpenAI client for server ``name``; pass ``model=name`` in its calls as usual.
 
+    ``via``: the xgen client to ask (default: this kernel's, ``current.get_client()``).
     Extra keyword arguments go to ``openai.OpenAI`` (timeout, max_retries, ...).
     """
     import openai
 
-    backend = backend or get_backend()
-    backend.server(name)  # an unknown name fails here, in one line, not at the first request
-    base_url, api_key = backend.openai_target(name)
+    via = via or get_client()
+    via.server(name)  # an unknown name fails here, in one line, not at the first request
+    base_url, api_key = via.openai_target(name)
     if "http_client" not in kwargs:
         # trust_env=False: a proxy meant for the internet must not intercept the Jupyter server.
         kwargs["http_client"] = openai.DefaultHttpxClient(trust_env=False)

@@ -1,4 +1,4 @@
-"""RemoteXGen: the xgen extension of a Jupyter server, over REST and websockets."""
+"""RemoteClient: the client of the xgen extension of a Jupyter server, over REST and websockets."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from typing import Any
 
 import httpx
 
-from ..core import errors as core_errors
-from ..core.errors import XGenError
-from .backend import FINAL_STATES, Message, Stop
+from ..core.api import FINAL
+from ..core.errors import XGenError, error_class
+from .client_api import Message, Stop
 from .connection import Connection
 from .wsthread import WebSocketThread
 
@@ -29,16 +29,14 @@ def error_from_response(resp: httpx.Response) -> XGenError:
             f"the Jupyter server refused the token ({resp.status_code})",
             "set XGEN_SERVER_URL and XGEN_TOKEN to this server's URL and token",
         )
-    cls = getattr(core_errors, str(body.get("error", "")), None)
-    if not (isinstance(cls, type) and issubclass(cls, XGenError)):
-        cls = XGenError
+    cls = error_class(str(body.get("error", "")))
     message = (
         body.get("message") or f"{resp.request.method} {resp.request.url.path} answered {resp.status_code}"
     )
     return cls(str(message), body.get("hint"))
 
 
-class RemoteXGen:
+class RemoteClient:
     mode = "remote"
 
     def __init__(self, conn: Connection, timeout: float = 120.0) -> None:
@@ -108,7 +106,7 @@ class RemoteXGen:
                     raise XGenError(f"the log stream of {name!r} closed: {ws.failed}")
                 if time.monotonic() - last_check > 2.0:  # a stopped server writes no more lines
                     last_check = time.monotonic()
-                    if self.server(name)["state"] in FINAL_STATES:
+                    if self.server(name)["state"] in FINAL:
                         time.sleep(0.3)  # let the last lines arrive
                         break
         finally:
@@ -129,4 +127,4 @@ class RemoteXGen:
         return self.conn.api("xgen/v1"), self.conn.token or "none"
 
     def __repr__(self) -> str:
-        return f"RemoteXGen({self.conn.url!r}, via {self.conn.source})"
+        return f"RemoteClient({self.conn.url!r}, via {self.conn.source})"

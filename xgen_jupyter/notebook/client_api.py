@@ -1,8 +1,9 @@
-"""One interface for the magics and the panel, two ways to reach the engines.
+"""The client: one interface for the magics and the panel, two ways to reach the servers.
 
-``RemoteXGen`` talks to the xgen extension of this kernel's Jupyter server over REST/WS;
-``LocalXGen`` runs an XGenCore in this process (plain IPython, no Jupyter server). Both
-speak the API's JSON shapes (docs/API.md), so callers never care which one they hold.
+``RemoteClient`` (remote_client.py) talks to the xgen extension of this kernel's Jupyter server
+over REST/WS; ``LocalClient`` (local_client.py) runs an XGenCore in this process (plain IPython, no
+Jupyter server). Both speak the API's JSON shapes (docs/API.md, core/api.py), so callers never
+care which one they hold; ``current.get_client()`` picks one. This module imports neither.
 """
 
 from __future__ import annotations
@@ -14,10 +15,7 @@ from typing import Any, Protocol
 Message = dict[str, Any]
 Stop = Callable[[], None]
 
-FINAL_STATES = frozenset({"stopped", "failed", "crashed"})
-
-
-class XGenBackend(Protocol):
+class XGenClient(Protocol):
     mode: str  # "remote" or "local"
     where: str  # a few words for messages: the server URL, or "this kernel"
 
@@ -45,33 +43,3 @@ class XGenBackend(Protocol):
     def openai_target(self, name: str) -> tuple[str, str]:
         """(base_url, api_key) for an ``openai.OpenAI`` client that reaches server ``name``."""
         ...
-
-
-_lock = threading.Lock()
-_cached: XGenBackend | None = None
-
-
-def get_backend(refresh: bool = False) -> XGenBackend:
-    """This kernel's backend: remote when a Jupyter server is found, else in-process (cached)."""
-    global _cached
-    with _lock:
-        if _cached is None or refresh:
-            from .connection import discover
-
-            conn = discover()
-            if conn is not None:
-                from .remote import RemoteXGen
-
-                _cached = RemoteXGen(conn)
-            else:
-                from .local import LocalXGen
-
-                _cached = LocalXGen.shared()
-        return _cached
-
-
-def set_backend(backend: XGenBackend | None) -> None:
-    """Use this backend from now on (tests, or a user pointing at another server)."""
-    global _cached
-    with _lock:
-        _cached = backend

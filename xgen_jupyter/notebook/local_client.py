@@ -1,4 +1,4 @@
-"""LocalXGen: an XGenCore in this process, for plain IPython where no Jupyter server is found.
+"""LocalClient: an XGenCore in this process, for plain IPython where no Jupyter server is found.
 
 Engines started here are children of this kernel and are stopped when it exits.
 """
@@ -7,26 +7,26 @@ from __future__ import annotations
 
 import atexit
 import threading
-import time
 from collections.abc import Callable
 
+from ..core.api import FINAL, STREAMED_EVENTS, gpus_message, hello_message
 from ..core.process.manager import Event
 from ..core.service import XGenCore
-from .backend import Message, Stop
+from .client_api import Message, Stop
 
 
-class LocalXGen:
+class LocalClient:
     mode = "local"
     where = "this kernel"
 
-    _shared: LocalXGen | None = None
+    _shared: LocalClient | None = None
     _shared_lock = threading.Lock()
 
     def __init__(self, core: XGenCore | None = None) -> None:
         self.core = core or XGenCore()
 
     @classmethod
-    def shared(cls) -> LocalXGen:
+    def shared(cls) -> LocalClient:
         """One core per process: every magic and panel sees the same servers."""
         with cls._shared_lock:
             if cls._shared is None:
@@ -73,7 +73,7 @@ class LocalXGen:
             for line in history:
                 on_line(line.to_dict())
             while not stop.wait(0.2):
-                if server.state in ("stopped", "failed", "crashed"):
+                if server.state in FINAL:
                     break
         finally:
             unsubscribe()
@@ -85,19 +85,19 @@ class LocalXGen:
         done = threading.Event()
 
         def on_event(event: Event) -> None:
-            if event.kind in ("state", "progress"):
+            if event.kind in STREAMED_EVENTS:
                 on_message(event.to_dict())
 
         unsubscribe = self.core.manager.subscribe(on_event)
 
         def run() -> None:
-            on_message({"kind": "hello", "servers": self.servers(), "hardware": self.hardware()})
+            on_message(hello_message(self.servers(), self.hardware()))
             while interval > 0 and not done.wait(interval):
                 try:
                     gpus = [g.to_dict() for g in sample_gpus()]
                 except Exception:
                     continue
-                on_message({"kind": "gpus", "data": {"gpus": gpus, "time": time.time()}})
+                on_message(gpus_message(gpus))
 
         threading.Thread(target=run, name="xgen-local-events", daemon=True).start()
 
@@ -118,4 +118,4 @@ class LocalXGen:
         return server.endpoint + "/v1", server.api_key
 
     def __repr__(self) -> str:
-        return "LocalXGen(in this kernel)"
+        return "LocalClient(in this kernel)"
