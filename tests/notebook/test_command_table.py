@@ -21,7 +21,7 @@ def test_every_command_is_parsed_listed_and_dispatched() -> None:
 
 
 @pytest.mark.parametrize("argv", [["gpus"], ["models"], ["plan", "default"], ["ls", "--all"], ["logs", "x"],
-                                  ["unload", "--all"], ["client", "x"], ["panel"], ["chat", "x", "hi"], ["help"]])
+                                  ["unload", "--all"], ["client", "x"], ["panel"], ["pull", "acme/tiny-GGUF"], ["chat", "x", "hi"], ["help"]])
 def test_each_command_parses(argv: list[str]) -> None:
     assert parse(argv).command == argv[0]
 

@@ -78,6 +78,10 @@ def _client(p: Parser) -> None:
     p.add_argument("--var", default="client", help="variable to put it in")
 
 
+def _pull(p: Parser) -> None:
+    p.add_argument("spec", metavar="REPO[:QUANT or FILE]", help="e.g. unsloth/gemma-3-270m-it-GGUF (Q4_K_M by default)")
+
+
 def _chat(p: Parser) -> None:
     p.add_argument("name")
     p.add_argument("prompt", nargs="*", help="(line form) the prompt")
@@ -102,6 +106,8 @@ class Command:
 COMMANDS: tuple[Command, ...] = (
     Command("gpus", "gpus", "GPUs, CPU and what each detector found (--refresh re-detects)", _gpus),
     Command("models", "models", "models you can load (includes 'default')"),
+    Command("pull", "pull REPO[:QUANT or FILE]",
+            "download a GGUF (Q4_K_M unless named) or an HF folder from Hugging Face, with progress", _pull),
     Command("plan", "plan MODEL [options]", "the launch plan and why each flag is there; starts nothing", _plan),
     Command("load", "load MODEL [options]",
             "start a server (--name, --backend, --ctx, --gpu-layers, --parallel, --embedding, ...)", _load),

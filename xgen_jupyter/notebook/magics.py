@@ -79,6 +79,11 @@ class XGenMagics(Magics):
     def cmd_models(self, ns: argparse.Namespace, cell: str | None) -> None:
         print(render.models_text(self.client.models()))
 
+    def cmd_pull(self, ns: argparse.Namespace, cell: str | None) -> None:
+        from .pull import run_pull
+
+        run_pull(self.client, ns.spec)
+
     def cmd_plan(self, ns: argparse.Namespace, cell: str | None) -> None:
         plan = self.client.plan(request_from_args(ns))
         print(json.dumps(plan, indent=2) if ns.json else render.plan_text(plan))
