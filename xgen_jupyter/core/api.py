@@ -4,7 +4,7 @@ The Jupyter server's handlers, the in-kernel client (notebook/local_client.py), 
 (core/cluster: a node's agent answers with these, the mirror reads them back) and the CLI all
 build and read the same JSON through this module instead of each rebuilding it:
 
-- server states: :data:`ACTIVE`, :data:`FINAL` (the states and their transitions: core/process);
+- server states: :data:`STATES`, :data:`ACTIVE`, :data:`FINAL` (their transitions: process/states.py);
 - a launch plan: ``LaunchPlan.to_dict()`` out, :func:`plan_from_dict` back in;
 - the events websocket: :func:`hello_message`, :func:`gpus_message`, and :data:`STREAMED_EVENTS`
   (the manager events it forwards as they are, ``Event.to_dict()``);
@@ -21,9 +21,9 @@ from typing import Any
 
 from .errors import error_class
 from .planning.plan import EngineSettings, LaunchPlan, MemoryEstimate, Reason
-from .process.server import ACTIVE, FINAL
+from .process.states import ACTIVE, FINAL, STATES
 
-__all__ = ["ACTIVE", "FINAL", "STREAMED_EVENTS", "error_class", "gpus_message", "hello_message",
+__all__ = ["ACTIVE", "FINAL", "STATES", "STREAMED_EVENTS", "error_class", "gpus_message", "hello_message",
            "plan_from_dict"]  # fmt: skip
 
 Message = dict[str, Any]

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import psutil
 
 from ..errors import CapacityRefused, QuotaExceeded, XGenError
+from ..units import gib as _gib
 from . import identity
 from .db import SCHEMA, Database, is_corrupt
 from .devices import Claim, committed
@@ -26,11 +27,10 @@ from .quotas import Quota, Quotas
 
 log = logging.getLogger("xgen.box")
 T = TypeVar("T")
-GiB = 1024**3
 
 
 def gib(n: int) -> str:
-    return f"{n / GiB:.2f} GiB"
+    return _gib(n, 2)  # refusals name bytes to two decimals (the sidebar's formatGiB matches)
 
 
 class BoxRegistry:
