@@ -175,7 +175,7 @@ def test_gpu_table_grouped_by_node(remote: Any) -> None:
 
 
 class SilentEvents:
-    """The real remote backend, but its events websocket never says anything (a proxy that drops it)."""
+    """The real remote client, but its events websocket never says anything (a proxy that drops it)."""
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
