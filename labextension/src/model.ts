@@ -17,6 +17,8 @@ export interface IState {
   servers: { [name: string]: IServer };
   gpus: IGPU[];
   hardware: IHardwareReport | null;
+  /** Where this Jupyter server's models run (the hello's `xgen_core`); null until known. */
+  core: string | null;
   progress: { [name: string]: IProgress };
   gpusTime: number | null;
   connected: boolean;
@@ -32,6 +34,7 @@ export const initialState: IState = Object.freeze({
   servers: {},
   gpus: [],
   hardware: null,
+  core: null,
   progress: {},
   gpusTime: null,
   connected: false,
@@ -97,6 +100,7 @@ export function reduce(state: IState, action: XgenAction): IState {
         ...state,
         servers: serverMap(action.servers ?? []),
         hardware,
+        core: action.xgen_core ?? state.core,
         gpus: hardware?.gpus ?? state.gpus,
         progress: {},
         connected: true,

@@ -57,7 +57,7 @@ export class XgenSidebar extends Panel {
       : state.error
         ? `Not connected to the xgen server (${state.error}); retrying…`
         : 'Connecting to the xgen server…';
-    if (force || !prev || prev.gpus !== state.gpus || prev.hardware !== state.hardware) {
+    if (force || !prev || prev.gpus !== state.gpus || prev.hardware !== state.hardware || prev.core !== state.core) {
       this.gpus.render(state);
     }
     if (force || !prev || prev.pulls !== state.pulls) {

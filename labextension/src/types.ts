@@ -160,7 +160,13 @@ export interface IPullJob {
 
 /** Messages of the `xgen/api/events` websocket. */
 export type XgenEvent =
-  | { kind: 'hello'; servers: IServer[]; hardware: IHardwareReport | null }
+  | {
+      kind: 'hello';
+      servers: IServer[];
+      hardware: IHardwareReport | null;
+      /** Where models run: "box service at <socket>, user <name>" or "in this Jupyter server". */
+      xgen_core?: string;
+    }
   | { kind: 'state'; server: string; data: IServer }
   | { kind: 'progress'; server: string; data: IProgress }
   | { kind: 'gpus'; data: { gpus: IGPU[]; time: number } }

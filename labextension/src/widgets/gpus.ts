@@ -71,6 +71,20 @@ function cpuLine(state: IState): HTMLElement {
   );
 }
 
+/** Where models run: the box service (its socket, who we are to it) or this Jupyter server. */
+function coreLine(state: IState): HTMLElement | null {
+  if (!state.core) {
+    return null;
+  }
+  const shared = state.core.startsWith('box service');
+  return h(
+    'div',
+    { className: 'xgen-core', 'data-testid': 'xgen-core', 'data-shared': shared ? 'yes' : 'no' },
+    h('span', { className: 'xgen-muted' }, 'Models run: '),
+    state.core
+  );
+}
+
 export class GpuPanel extends Widget {
   constructor() {
     super();
@@ -92,6 +106,12 @@ export class GpuPanel extends Widget {
           )
         )
       : null;
-    setChildren(this.node, h('h3', { className: 'xgen-heading' }, 'Hardware'), table, cpuLine(state));
+    setChildren(
+      this.node,
+      h('h3', { className: 'xgen-heading' }, 'Hardware'),
+      table,
+      cpuLine(state),
+      coreLine(state)
+    );
   }
 }
