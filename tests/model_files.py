@@ -138,3 +138,58 @@ def write_hf(folder: Path, *, n_layer: int = 2, hidden: int = 64, heads: int = 4
     if template is not None:
         (folder / "tokenizer_config.json").write_text(json.dumps({"chat_template": template}))
     return folder
+
+
+def write_moe_gguf(
+    path: Path,
+    *,
+    n_layer: int = 4,
+    n_embd: int = 64,
+    n_head: int = 4,
+    n_head_kv: int = 2,
+    n_expert: int = 16,
+    n_expert_used: int = 2,
+    n_ff_exp: int = 32,
+    n_vocab: int = 100,
+    ctx: int = 4096,
+) -> Path:
+    """A tiny qwen3moe-shaped GGUF (f32): routed experts as 3-D ``ffn_{gate,up,down}_exps``."""
+    arch = "qwen3moe"
+    w = gguf.GGUFWriter(str(path), arch)
+    w.add_name("tiny-qwen3moe")
+    w.add_block_count(n_layer)
+    w.add_embedding_length(n_embd)
+    w.add_feed_forward_length(n_ff_exp)
+    w.add_expert_feed_forward_length(n_ff_exp)
+    w.add_expert_count(n_expert)
+    w.add_expert_used_count(n_expert_used)
+    w.add_head_count(n_head)
+    w.add_head_count_kv(n_head_kv)
+    w.add_context_length(ctx)
+    w.add_file_type(int(gguf.LlamaFileType.ALL_F32))
+    w.add_token_list([f"t{i}" for i in range(n_vocab)])
+    w.add_token_scores([0.0] * n_vocab)
+    hd = n_embd // n_head
+
+    def t(name: str, *shape: int) -> None:
+        w.add_tensor(name, np.zeros(shape, dtype=np.float32))
+
+    t("token_embd.weight", n_vocab, n_embd)
+    t("output_norm.weight", n_embd)
+    t("output.weight", n_vocab, n_embd)
+    for i in range(n_layer):
+        t(f"blk.{i}.attn_norm.weight", n_embd)
+        t(f"blk.{i}.attn_q.weight", n_head * hd, n_embd)
+        t(f"blk.{i}.attn_k.weight", n_head_kv * hd, n_embd)
+        t(f"blk.{i}.attn_v.weight", n_head_kv * hd, n_embd)
+        t(f"blk.{i}.attn_output.weight", n_embd, n_head * hd)
+        t(f"blk.{i}.ffn_norm.weight", n_embd)
+        t(f"blk.{i}.ffn_gate_inp.weight", n_expert, n_embd)
+        t(f"blk.{i}.ffn_gate_exps.weight", n_expert, n_ff_exp, n_embd)
+        t(f"blk.{i}.ffn_up_exps.weight", n_expert, n_ff_exp, n_embd)
+        t(f"blk.{i}.ffn_down_exps.weight", n_expert, n_embd, n_ff_exp)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return path

@@ -7,9 +7,9 @@ CPU engines (llama-cpp-python, the default model): no GPU engine is installed he
 
 Which node each model must land on, and why (the prediction, from the memory fit alone):
 N = memory.estimate(default model, -c 2048, all layers on a CUDA GPU).gpu_total, the model's GPU
-footprint. The planner keeps a margin free on each GPU: max(512 MiB, 5 % of its total).
-  node A (head, 24 GiB GPU): free = margin_A + 1.5 N   -> headroom 0.5 N for one model
-  node B (8 GiB GPU):        free = margin_B + 1.2 N   -> headroom 0.2 N
+footprint. The planner keeps a margin free beside each plan: 256 MiB + 1% of the plan (margin.py).
+  node A (head, 24 GiB GPU): free = 1.5 N + its margin  -> headroom 0.5 N for one model
+  node B (8 GiB GPU):        free = 1.2 N + its margin  -> headroom 0.2 N
 The first model goes to A (more headroom). Once it is placed, A's ledger holds N, so A has
 -0.5 N left: the second model no longer fits there and goes to B (0.2 N).
 """
@@ -41,8 +41,11 @@ GiB = 1024**3
 CTX = 2048
 
 
-def margin(total: int) -> int:
-    return max(512 * 1024**2, int(total * 0.05))
+def with_margin(budget: int) -> int:
+    """Free memory that leaves ``budget`` for plans after the planner's margin."""
+    from xgen_jupyter.core.planning.margin import Margin
+
+    return budget + Margin.of().for_bytes(budget)
 
 
 @pytest.fixture(scope="module")
@@ -139,10 +142,10 @@ def setup(tmp_path_factory: pytest.TempPathFactory, footprint: int) -> Iterator[
     root = tmp_path_factory.mktemp("ray")
     a_total, b_total = 24 * GiB, 8 * GiB
     env_a = {"XGEN_HARDWARE_REPORT": gpu_report(root / "node-a.json", "Sim A 24GB", a_total,
-                                                 margin(a_total) + int(1.5 * footprint)),
+                                                 with_margin(int(1.5 * footprint))),
              "XGEN_STATE_DIR": str(root / "state-a")}
     env_b = {"XGEN_HARDWARE_REPORT": gpu_report(root / "node-b.json", "Sim B 8GB", b_total,
-                                                 margin(b_total) + int(1.2 * footprint)),
+                                                 with_margin(int(1.2 * footprint))),
              "XGEN_STATE_DIR": str(root / "state-b")}
     cluster = TwoNodeCluster(root, env_a, env_b)
     jupyter: Jupyter | None = None

@@ -46,8 +46,11 @@ class CoreConfig:
     log_lines: int = 5000
     #: Per-server log file cap in bytes (rotated once past it).
     log_file_bytes: int = 20 * 1024 * 1024
-    #: Safety margin kept free on a GPU, as a fraction of its total (at least 512 MiB).
-    gpu_margin: float = 0.05
+    #: GPU memory kept free beside each plan: gpu_margin_mib plus gpu_margin x the planned bytes
+    #: (sized by the memory estimate's measured error, core/planning/margin.py; the same in the
+    #: planner, the box registry and Ray placement).
+    gpu_margin: float = 0.01
+    gpu_margin_mib: float = 256.0
     # -- shared GPU box (core/box, docs/shared-box.md) ------------------------------------
     #: Folder of the box-wide registry shared by every user's Jupyter server; None: no registry.
     shared_dir: Path | None = None

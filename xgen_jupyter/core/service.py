@@ -29,13 +29,16 @@ from .box.registry import BoxRegistry
 from .config import CoreConfig
 from .errors import ServerConflict, XGenError
 from .hardware.chain import detect_hardware, sample_gpus
+from .hardware.membw import host_bandwidth
 from .hardware.types import HardwareReport
 from .models.inspect import inspect_model
 from .models.resolve import list_models, resolve_model
+from .planning import calibration
 from .planning.context import Occupant, PlanInputs
 from .planning.margin import Margin
 from .planning.plan import LaunchPlan
 from .planning.planner import plan as make_plan
+from .planning.recorder import CalibrationRecorder
 from .planning.request import LoadRequest, parse_request
 from .process.claims import Claims
 from .process.logbuffer import LogBuffer
@@ -90,6 +93,8 @@ class XGenCore:
         self.janitor = Janitor(self.manager, None, self.config.idle_ttl, self.config.janitor_interval)
         if self.registry is not None:
             self.use_registry(self.registry)
+        if not self.config.cluster:  # what each engine really took on its GPU, for the next plan
+            self.manager.subscribe(CalibrationRecorder(self.config.state_dir, self.manager.find).on_event)
         self.janitor.start()
 
     def use_registry(self, registry: BoxRegistry) -> None:
@@ -151,6 +156,10 @@ class XGenCore:
             occupied=occupied,
             default_n_ctx=self.config.default_n_ctx,
             gpu_margin=self.config.gpu_margin,
+            gpu_margin_mib=self.config.gpu_margin_mib,
+            # The cost model's host bandwidth and earlier loads' measured memory (issue 13).
+            host_bandwidth=host_bandwidth(self.config.state_dir, hardware.cpu) if hardware.gpus else None,
+            calibration=calibration.load(self.config.state_dir) if hardware.gpus else {},
             rocm_targets=tuple(self.config.rocm_targets),
         )
         return make_plan(inputs)

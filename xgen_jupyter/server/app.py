@@ -68,8 +68,10 @@ class XGen(ExtensionApp):
                           "counts as failed.").tag(config=True)
     grace_period = Float(5.0, help="Seconds between SIGTERM and SIGKILL when an engine is stopped.").tag(
         config=True)
-    gpu_margin = Float(0.05, help="Fraction of each GPU's memory kept free by the planner "
-                       "(at least 512 MiB).").tag(config=True)
+    gpu_margin = Float(0.01, help="GPU memory kept free beside a plan, as a fraction of the plan's "
+                       "bytes (added to gpu_margin_mib).").tag(config=True)
+    gpu_margin_mib = Float(256.0, help="GPU memory (MiB) kept free beside every plan, besides "
+                           "gpu_margin x its bytes.").tag(config=True)
     gpu_sample_interval = Float(2.0, help="Default seconds between GPU samples on the events websocket "
                                 "(clients may choose; 0 = off).").tag(config=True)
     proxy_timeout = Float(600.0, help="Seconds the proxy waits for the next bytes from an engine before "

@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from ..errors import XGenError
 from ..hardware.types import HardwareReport
+from ..planning.margin import Margin
 from ..planning.plan import LaunchPlan
 from ..process.events import Event
 from ..process.server import ACTIVE, FINAL, ManagedServer
@@ -21,7 +22,7 @@ log = logging.getLogger("xgen.box")
 
 
 class BoxAdmission:
-    def __init__(self, registry: BoxRegistry, measure: Callable[[], HardwareReport], margin: float) -> None:
+    def __init__(self, registry: BoxRegistry, measure: Callable[[], HardwareReport], margin: Margin | float) -> None:
         self.registry, self.measure, self.margin = registry, measure, margin
         self._claims: dict[str, tuple[str, str, list[Claim]]] = {}
         self._lock = threading.Lock()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from ..hardware.types import GPUInfo, HardwareReport
+from ..planning.margin import Margin
 from ..planning.plan import LaunchPlan
 
 HOST = "host"
@@ -33,11 +34,19 @@ def gpu_key(g: GPUInfo) -> str:
     return f"gpu:{g.uuid or g.pci_bus_id or g.index}"
 
 
+#: Host RAM kept free: a share of the RAM (the OS and page cache need room), at least MIN_MARGIN.
+HOST_MARGIN = 0.05
+
+
 def margin_of(total: int, fraction: float) -> int:
     return max(MIN_MARGIN, int(total * fraction))
 
 
-def claims_for(plan: LaunchPlan, report: HardwareReport, margin: float) -> list[Claim]:
+def claims_for(plan: LaunchPlan, report: HardwareReport, margin: Margin | float) -> list[Claim]:
+    """Per device, what ``plan`` reserves; a GPU's margin is the planner's own (margin.py: a fixed
+    part plus a share of the plan's bytes on that card), so admission and planning agree."""
+    if not isinstance(margin, Margin):
+        margin = Margin.of(None, margin)
     out: list[Claim] = []
     mem = plan.memory
     if mem is None:  # vLLM: it takes gpu_memory_utilization of each GPU it is given
@@ -55,14 +64,14 @@ def claims_for(plan: LaunchPlan, report: HardwareReport, margin: float) -> list[
     if mem.host_total > 0 and cpu.memory_total > 0:
         used = max(0, cpu.memory_total - cpu.memory_available)
         out.append(Claim(HOST, "host RAM", "host", mem.host_total, cpu.memory_total, used,
-                         margin_of(cpu.memory_total, margin)))
+                         margin_of(cpu.memory_total, HOST_MARGIN)))
     return out
 
 
-def _gpu_claim(g: GPUInfo, nbytes: int, margin: float) -> Claim:
+def _gpu_claim(g: GPUInfo, nbytes: int, margin: Margin) -> Claim:
     free = g.memory_free if g.memory_free is not None else g.memory_total
     return Claim(gpu_key(g), f"GPU {g.index} ({g.name})", "gpu", nbytes, g.memory_total,
-                 max(0, g.memory_total - free), margin_of(g.memory_total, margin))
+                 max(0, g.memory_total - free), margin.for_bytes(nbytes))
 
 
 def committed(held: int, held_ready: int, used: int) -> int:

@@ -106,7 +106,8 @@ class ClusterManager:
         facts = inspect_model(self.resolve(request.model))
         reports = self.reports(refresh=True)
         views = [NodeView(nid, info["address"], report, self._ledger(nid, reg)) for nid, (info, report, reg) in reports.items()]
-        ranked = candidates(views, facts, request, margin=self.config.gpu_margin, default_n_ctx=self.config.default_n_ctx)
+        ranked = candidates(views, facts, request, margin=self.config.gpu_margin, default_n_ctx=self.config.default_n_ctx,
+                            margin_mib=self.config.gpu_margin_mib)
         if not ranked:
             raise XGenError("no live node in the Ray cluster can take this model", "check `ray status` and the GPUs")
         best = ranked[0]

@@ -19,11 +19,14 @@ from dataclasses import dataclass
 from ..hardware.types import GPUInfo, HardwareReport
 from ..models.facts import ModelFacts
 from ..planning import memory
+from ..planning.margin import Margin
 from ..planning.plan import Reason
 from ..planning.request import LoadRequest
 from ..units import gib
 
 MIN_MARGIN = 512 * 1024**2
+#: Host RAM kept free on a CPU-only node: a share of its RAM (the OS and page cache need room).
+HOST_MARGIN = 0.05
 DEVICE = {"nvidia": "cuda", "amd": "rocm"}
 
 
@@ -78,9 +81,11 @@ def context_of(facts: ModelFacts, request: LoadRequest, default_n_ctx: int) -> i
     return request.n_ctx or min(default_n_ctx, facts.n_ctx_train or default_n_ctx)
 
 
-def gpu_budget(g: GPUInfo, margin: float, placed: int) -> int:
+def gpu_budget(g: GPUInfo, margin: float, placed: int, margin_mib: float | None = None) -> int:
+    """What a plan may take on ``g`` beside the ledger's placements: the planner's own margin
+    (core/planning/margin.py, ``margin_mib`` + ``margin`` x the plan)."""
     free = g.memory_free if g.memory_free is not None else g.memory_total
-    return max(0, free - max(MIN_MARGIN, int(g.memory_total * margin)) - placed)
+    return Margin.of(margin_mib, margin).budget(max(0, free - placed))
 
 
 def gpu_need(facts: ModelFacts, request: LoadRequest, gpu: GPUInfo | None, default_n_ctx: int) -> int:
@@ -91,8 +96,8 @@ def gpu_need(facts: ModelFacts, request: LoadRequest, gpu: GPUInfo | None, defau
     return est.gpu_total
 
 
-def candidates(nodes: list[NodeView], facts: ModelFacts, request: LoadRequest, *, margin: float = 0.05,
-               default_n_ctx: int = 4096) -> list[Candidate]:
+def candidates(nodes: list[NodeView], facts: ModelFacts, request: LoadRequest, *, margin: float = 0.01,
+               default_n_ctx: int = 4096, margin_mib: float | None = None) -> list[Candidate]:
     """Every (node, GPU) with its fit, best first."""
     out: list[Candidate] = []
     n_ctx = context_of(facts, request, default_n_ctx)
@@ -101,7 +106,7 @@ def candidates(nodes: list[NodeView], facts: ModelFacts, request: LoadRequest, *
         if request.main_gpu is not None:
             gpus = tuple(g for g in gpus if g.index == request.main_gpu)
         for g in gpus:
-            budget = gpu_budget(g, margin, node.placed.get(g.index, 0))
+            budget = gpu_budget(g, margin, node.placed.get(g.index, 0), margin_mib)
             res = memory.fit(facts, budget_bytes=budget, n_ctx=n_ctx, n_ctx_min=n_ctx, ctx_pinned=True,
                              n_parallel=request.n_parallel or 1, device=DEVICE.get(g.vendor, "vulkan"))
             full = res.fits and res.n_gpu_layers > facts.n_layer
@@ -111,6 +116,6 @@ def candidates(nodes: list[NodeView], facts: ModelFacts, request: LoadRequest, *
         if not node.report.gpus:
             est = memory.estimate(facts, n_ctx=n_ctx, n_parallel=request.n_parallel or 1, n_gpu_layers=0, device="cpu")
             cpu = node.report.cpu
-            budget = max(0, cpu.memory_available - max(MIN_MARGIN, int(cpu.memory_total * margin)) - node.placed.get(-1, 0))
+            budget = max(0, cpu.memory_available - max(MIN_MARGIN, int(cpu.memory_total * HOST_MARGIN)) - node.placed.get(-1, 0))
             out.append(Candidate(node.node_id, node.label, None, est.host_total <= budget, 0, est.host_total, budget))
     return sorted(out, key=lambda c: c.key(), reverse=True)

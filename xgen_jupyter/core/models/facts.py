@@ -50,6 +50,14 @@ class ModelFacts:
     #: True for models whose metadata says they are embedding models (pooling set).
     is_embedding_model: bool = False
     pooling_type: str | None = None
+    #: Mixture of experts: experts per layer and how many each token uses (0 for dense models).
+    expert_count: int = 0
+    expert_used_count: int = 0
+    #: Bytes of each block's routed-expert tensors (``ffn_{gate,up,down}_exps``), the part
+    #: ``--n-cpu-moe`` moves to the CPU; () for dense models.
+    layer_expert_bytes: tuple[int, ...] = ()
+    #: The largest single expert tensor (the engine copies one at a time to the GPU for a prompt).
+    expert_tensor_max: int = 0
     #: HF only: the engine-side dtype and parameter count.
     dtype: str | None = None
     n_params: int | None = None
@@ -65,6 +73,10 @@ class ModelFacts:
         return self.n_head_kv
 
     @property
+    def is_moe(self) -> bool:
+        return self.expert_count > 1 and self.expert_used_count > 0 and any(self.layer_expert_bytes)
+
+    @property
     def n_swa_layers(self) -> int:
         return sum(1 for s in self.swa_layers if s)
 
@@ -75,4 +87,5 @@ class ModelFacts:
         d["layer_bytes"] = list(self.layer_bytes)
         d["swa_layers"] = list(self.swa_layers)
         d["n_head_kv_layers"] = list(self.n_head_kv_layers)
+        d["layer_expert_bytes"] = list(self.layer_expert_bytes)
         return d

@@ -14,6 +14,8 @@ from .gguf_reader import FastGGUFReader, array_len, check_file, open_gguf
 from .swa import swa_layout
 
 _BLOCK = re.compile(r"^blk\.(\d+)\.")
+#: Routed-expert tensors, as llama.cpp's --n-cpu-moe names them (shared experts, ``_shexp``, stay).
+_EXPERTS = re.compile(r"\.ffn_(up|down|gate|gate_up)_(ch)?exps\b")
 _SPLIT = re.compile(r"-(\d{5})-of-(\d{5})\.gguf$")
 #: Architectures llama.cpp serves as embedding models whatever their pooling key says.
 _EMBEDDING_ARCHS = {
@@ -123,6 +125,8 @@ def read_gguf(path: str) -> ModelFacts:
     head_v = int(key("attention.value_length") or head_default)
 
     layer_bytes = [0] * n_layer
+    expert_bytes = [0] * n_layer
+    expert_max = 0
     non_layer = 0
     all_tensors, size = _split_tensors(path, reader)
     tensors = {t.name: t for t in all_tensors}
@@ -130,6 +134,9 @@ def read_gguf(path: str) -> ModelFacts:
         m = _BLOCK.match(t.name)
         if m and int(m.group(1)) < n_layer:
             layer_bytes[int(m.group(1))] += int(t.n_bytes)
+            if _EXPERTS.search(t.name):
+                expert_bytes[int(m.group(1))] += int(t.n_bytes)
+                expert_max = max(expert_max, int(t.n_bytes))
         else:
             non_layer += int(t.n_bytes)
     out = tensors.get("output.weight")
@@ -188,4 +195,8 @@ def read_gguf(path: str) -> ModelFacts:
         chat_template=template if isinstance(template, str) and template.strip() else None,
         is_embedding_model=is_embedding,
         pooling_type=pooling,
+        expert_count=int(key("expert_count") or 0),
+        expert_used_count=int(key("expert_used_count") or 0),
+        layer_expert_bytes=tuple(expert_bytes) if any(expert_bytes) else (),
+        expert_tensor_max=expert_max,
     )

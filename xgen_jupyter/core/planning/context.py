@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from ..hardware.types import GPUInfo, HardwareReport
 from ..models.facts import ModelFacts
@@ -34,7 +35,14 @@ class PlanInputs:
     exclude: frozenset[str] = frozenset()
     occupied: tuple[Occupant, ...] = ()
     default_n_ctx: int = 4096
-    gpu_margin: float = 0.05
+    #: GPU memory kept free beside a plan: gpu_margin_mib + gpu_margin x the planned bytes
+    #: (margin.py: sized by the estimate's measured error, not the card's size).
+    gpu_margin: float = 0.01
+    gpu_margin_mib: float = 256
+    #: Host memory bandwidth in bytes/s (measured once, cached; None: a default) for the cost model.
+    host_bandwidth: float | None = None
+    #: What earlier loads really took (calibration.py records, by key).
+    calibration: Mapping[str, Any] = field(default_factory=dict)
     rocm_targets: tuple[str, ...] = ()
 
 

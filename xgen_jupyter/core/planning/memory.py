@@ -47,8 +47,8 @@ KV_TYPE_SIZE: dict[str, tuple[int, int]] = {
 #: (benchmarks/results/h100.md); we take 600. ROCm (HIP context + rocBLAS kernels) is not
 #: measured here: assumed like CUDA. Vulkan keeps little beyond its pipelines (assumed).
 DEVICE_OVERHEAD: dict[str, int] = {"cuda": 600 * MiB, "rocm": 600 * MiB, "vulkan": 200 * MiB, "cpu": 0}
-#: cuBLAS's workspace for the attention matmuls, allocated at the first request when flash
-#: attention is off (H100: 709 vs 601 MiB).
+#: cuBLAS's workspace, allocated at the first request that needs cuBLAS: attention without flash
+#: attention (H100: 709 vs 601 MiB), or a MoE's f32 router.
 BLAS_WORKSPACE_NO_FA: dict[str, int] = {"cuda": 110 * MiB, "rocm": 110 * MiB}
 
 #: Extra f32 activations of n_ubatch rows alive beside the attention scores (Q, K/V views,
@@ -231,7 +231,9 @@ def estimate(
     else:
         comp_cpu = OUT_ROWS * n_ubatch * facts.n_embd * 4 + n_ubatch * _pad(n_ctx) * 4
     overhead = DEVICE_OVERHEAD.get(device, DEVICE_OVERHEAD["cuda"]) if on_gpu_dev else 0
-    if on_gpu_dev and not flash_attn:
+    if on_gpu_dev and (not flash_attn or facts.is_moe):
+        # A MoE's router (ffn_gate_inp) stays f32 in every GGUF: its matmul goes to cuBLAS too
+        # (H200, 30B-A3B shape: +122 MiB at the first request, with flash attention on).
         overhead += BLAS_WORKSPACE_NO_FA.get(device, 0)
     return MemoryEstimate(
         weights_gpu=w_gpu,

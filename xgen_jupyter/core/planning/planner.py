@@ -7,7 +7,7 @@ from typing import Any
 
 from ..errors import RequestError
 from ..hardware.types import GPUInfo
-from . import memory, split
+from . import memory, placement, split
 from .choice import choose_backend
 from .context import GiB, PlanInputs, RuleCtx
 from .plan import EngineSettings, LaunchPlan, MemoryEstimate, Reason
@@ -86,14 +86,8 @@ def _single_kw(ctx: RuleCtx, values: dict[str, Any]) -> dict[str, Any]:
 
 
 def _budget(inp: PlanInputs, gpu: GPUInfo) -> tuple[int, int]:
-    """(free bytes less the margin, the margin) on one card."""
-    total = gpu.memory_total
-    free = gpu.memory_free if gpu.memory_free is not None else total
-    if gpu.integrated:
-        # Shared memory: the GPU's pool is also the system's RAM.
-        free = min(free, inp.hardware.cpu.memory_available)
-    margin = max(512 * 1024**2, int(total * inp.gpu_margin))
-    return max(0, free - margin), margin
+    """(what a plan may take on one card, the margin kept beside it): placement.budget."""
+    return placement.budget(inp, gpu)
 
 
 def _fit(
@@ -115,20 +109,8 @@ def _fit(
         ngl = values.get("n_gpu_layers", 0) if gpu or ctx.device == "vulkan" else 0
         values["n_gpu_layers"] = ngl
         return memory.estimate(facts, n_ctx=values["n_ctx"], n_gpu_layers=ngl, **kw), []
-    budget, margin = _budget(inp, gpu)
-    res = memory.fit(
-        facts, budget_bytes=budget, n_ctx=values["n_ctx"], n_ctx_min=min(MIN_CTX, values["n_ctx"]),
-        ctx_pinned="n_ctx" in user, **kw,
-    )  # fmt: skip
-    values["n_gpu_layers"], values["n_ctx"] = res.n_gpu_layers, res.n_ctx
-    what = f"-ngl {res.n_gpu_layers}, context {res.n_ctx}"
-    why = (
-        f"{_gib(res.estimate.gpu_total)} GiB planned on {gpu.name} of {_gib(budget)} GiB free after a "
-        f"{_gib(margin)} GiB margin"
-    )
-    reasons = [Reason("memory-fit", what, why)]
-    reasons += [Reason("memory-fit", "adjusted", n, "warning") for n in res.notes]
-    return res.estimate, reasons
+    # The fastest placement that fits (expert offload for a MoE on a tight card): placement.py.
+    return placement.fit(inp, ctx, values, user, kw)
 
 
 def _split_gpus(ctx: RuleCtx) -> tuple[GPUInfo, ...]:

@@ -1,0 +1,107 @@
+"""Placement strategies on a real small MoE GGUF (written here), planned on injected tight cards."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from tests.core.planning.moe_helpers import CUDA_FLAGS, free_for, full_gpu, plan_on, write_moe
+from tests.model_files import write_gguf
+from xgen_jupyter.core.models.inspect import inspect_model
+from xgen_jupyter.core.planning import experts
+from xgen_jupyter.core.planning.context import GiB
+from xgen_jupyter.core.planning.margin import Margin
+
+MiB = 1024**2
+
+
+@pytest.fixture(scope="module")
+def moe(tmp_path_factory):
+    return inspect_model(str(write_moe(tmp_path_factory.mktemp("moe") / "tiny-moe.gguf")))
+
+
+def test_moe_facts_read_from_the_gguf(moe):
+    assert moe.is_moe and moe.expert_count == 16 and moe.expert_used_count == 2
+    assert moe.layer_expert_bytes == (3 * 16 * 512 * 128 * 4,) * 8
+    assert moe.expert_tensor_max == 16 * 512 * 128 * 4
+    assert all(lb > eb for lb, eb in zip(moe.layer_bytes, moe.layer_expert_bytes, strict=True))
+
+
+def test_free_card_keeps_everything_on_the_gpu(moe):
+    p = plan_on(moe, 140 * GiB)
+    assert p.settings.n_gpu_layers == moe.n_layer + 1
+    assert p.settings.n_cpu_moe is None and p.settings.override_tensor is None
+    assert "--n-cpu-moe" not in p.argv and "placement" not in {r.rule for r in p.reasons}
+
+
+def test_tight_card_moves_experts_not_layers_and_says_why(moe):
+    # Room for everything but 7 expert tensors: 8 go to the CPU (the engine copies one back to the
+    # GPU for each prompt ubatch), 2 whole blocks plus 2 of block 2's 3 tensors.
+    p = plan_on(moe, free_for(full_gpu(moe) - 7 * moe.expert_tensor_max))
+    s = p.settings
+    assert s.n_gpu_layers == moe.n_layer + 1  # attention, KV and the head all stay on the GPU
+    assert s.n_cpu_moe == 2 and s.override_tensor == r"blk\.2\.ffn_(up|down)_exps=CPU"
+    argv = " ".join(p.argv)
+    assert "--n-cpu-moe 2" in argv and r"--override-tensor blk\.2\.ffn_(up|down)_exps=CPU" in argv
+    why = next(r for r in p.reasons if r.rule == "placement")
+    assert "experts on the CPU" in why.effect and "predicted" in why.effect and "t/s" in why.effect
+    assert "2 of 16 experts" in why.why and "runner-up whole layers on the CPU" in why.why
+    assert p.memory.gpu_total <= p.memory.budget
+
+
+def test_expert_offload_is_fitted_to_the_budget_exactly(moe):
+    full = full_gpu(moe)
+    tensor = moe.expert_tensor_max
+    for moved_tensors in range(1, 12):
+        p = plan_on(moe, free_for(full - moved_tensors * tensor))
+        k, part = p.settings.n_cpu_moe or 0, 0
+        if p.settings.override_tensor:
+            part = 1 if "ffn_down_exps" in p.settings.override_tensor else 2
+        # The fewest expert tensors on the CPU that fit: one more than the room needs, as the
+        # engine copies one at a time back to the GPU for a prompt (experts.EXPERT_COPIES).
+        assert 3 * k + part == moved_tensors + 1
+        assert p.memory.gpu_total + Margin().for_bytes(p.memory.gpu_total) <= free_for(full - moved_tensors * tensor)
+
+
+def test_build_without_n_cpu_moe_uses_override_tensor(moe):
+    flags = CUDA_FLAGS - {"--n-cpu-moe"}
+    p = plan_on(moe, free_for(full_gpu(moe) - 8 * moe.expert_tensor_max), flags)
+    assert p.settings.n_cpu_moe is None
+    assert p.settings.override_tensor == r"blk\.(0|1|2)\.ffn_(up|down|gate|gate_up)_(ch|)exps=CPU"
+    assert "--n-cpu-moe" not in p.argv and "--override-tensor" in p.argv
+    assert any("-ot (experts of blocks 0-2" in r.effect for r in p.reasons)
+
+
+def test_build_without_tensor_placement_moves_whole_layers_and_says_why(moe):
+    flags = frozenset({"--fit", "--split-mode=layer"})
+    p = plan_on(moe, free_for(full_gpu(moe) - 3 * moe.layer_expert_bytes[0]), flags)
+    assert p.settings.n_cpu_moe is None and p.settings.override_tensor is None
+    assert p.settings.n_gpu_layers <= moe.n_layer
+    warn = next(r for r in p.reasons if r.rule == "placement" and r.level == "warning")
+    assert "neither --n-cpu-moe nor --override-tensor" in warn.why
+
+
+def test_dense_model_keeps_the_layer_fit(tmp_path):
+    dense = inspect_model(str(write_gguf(tmp_path / "dense.gguf", n_layer=8, n_embd=512, n_ff=2048, n_vocab=256)))
+    full = full_gpu(dense)
+    p = plan_on(dense, free_for(full - sum(dense.layer_bytes[:3])))
+    assert p.settings.n_cpu_moe is None and p.settings.n_gpu_layers < dense.n_layer + 1
+    assert "placement" not in {r.rule for r in p.reasons}
+
+
+def test_even_all_experts_on_the_cpu_not_enough_moves_layers_too(moe):
+    # Less than the model needs with every expert on the CPU: expert offload of all blocks, and fewer blocks.
+    base = experts.estimate(moe, n_ctx=4096, n_gpu_layers=-1, n_cpu_moe=moe.n_layer, n_ubatch=512, n_outputs=1,
+                            per_seq_attention=True, flash_attn=True, head_first=True, device="cuda").gpu_total  # fmt: skip
+    p = plan_on(moe, free_for(base - 2 * (moe.layer_bytes[0] - moe.layer_expert_bytes[0])))
+    assert p.settings.n_gpu_layers <= moe.n_layer
+    assert p.memory.gpu_total <= p.memory.budget
+
+
+def test_partial_block_needs_three_equal_expert_tensors(moe):
+    assert experts.can_split_block(moe)
+    merged = replace(moe, expert_tensor_max=moe.layer_expert_bytes[0] // 2)
+    assert not experts.can_split_block(merged)
+    assert experts.override_pattern(2, 1, full_blocks=False) == r"blk\.2\.ffn_down_exps=CPU"
+    assert experts.override_pattern(0, 0) == ""
