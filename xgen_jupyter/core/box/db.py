@@ -45,6 +45,14 @@ CREATE TABLE IF NOT EXISTS shares (
     PRIMARY KEY (server_id, grantee)
 );
 CREATE INDEX IF NOT EXISTS reservations_device ON reservations(device);
+-- API keys of the proxy (apikeys.py): a SHA-256 of the secret, sealed by its owner; never the key.
+CREATE TABLE IF NOT EXISTS api_keys (
+    id TEXT NOT NULL, owner TEXT NOT NULL, name TEXT NOT NULL, models TEXT,
+    digest TEXT NOT NULL, seal TEXT NOT NULL, created_at REAL NOT NULL, last_used REAL,
+    requests INTEGER NOT NULL DEFAULT 0, prompt_tokens INTEGER NOT NULL DEFAULT 0,
+    completion_tokens INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (owner, id)
+);
 """
 
 
