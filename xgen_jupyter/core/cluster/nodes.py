@@ -82,7 +82,7 @@ class Nodes:
                 handle = self.ray.remote(NodeAgent).options(
                     num_cpus=0, max_concurrency=16, max_restarts=0,
                     scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=False),
-                ).remote(self.settings, node_id, self.make_core)  # fmt: skip
+                ).remote(self.settings, node_id, make_core=self.make_core)  # fmt: skip
                 self._agents[node_id] = handle
             return handle
 
