@@ -17,7 +17,7 @@ from tornado.iostream import StreamClosedError
 
 from ..core.errors import ServerNotFound, XGenError
 from ..core.process.server import ManagedServer
-from .handlers.base import XGenHandler
+from .keyauth import KeyAuthHandler
 
 ROUTES = ("chat/completions", "completions", "embeddings")
 # Headers that describe one hop, the engine itself, or its credentials: never passed on.
@@ -47,8 +47,9 @@ def sse_error(message: str, code: str) -> bytes:
     return b"data: " + json.dumps(body).encode() + b"\n\n"
 
 
-class ProxyBase(XGenHandler):
-    """Errors in OpenAI's shape, so OpenAI clients show the message."""
+class ProxyBase(KeyAuthHandler):
+    """Errors in OpenAI's shape, so OpenAI clients show the message. Opened by a Jupyter login or
+    token, or by an xgen API key (keyauth.py), which opens these handlers and no others."""
 
     def send_error(self, status_code: int = 500, **kwargs: Any) -> None:
         exc = (kwargs.get("exc_info") or (None, None, None))[1]
@@ -109,9 +110,10 @@ class ModelsProxyHandler(ProxyBase):
     @authorized
     async def get(self, name: str | None = None) -> None:
         if name:
+            self.check_key_model(name)
             self.finish(json.dumps(self.entry(self.ready_server(name))))
             return
-        ready = [self.entry(s) for s in self.core.manager.servers() if s.state == "ready"]
+        ready = [self.entry(s) for s in self.core.manager.servers() if s.state == "ready" and self.key_allows(s.name)]
         self.finish(json.dumps({"object": "list", "data": ready}))
 
 
@@ -137,6 +139,7 @@ class CompletionsProxyHandler(ProxyBase):
         if not isinstance(model, str) or not model:
             raise OpenAIError(400, "The request body must be a JSON object with a 'model' (the xgen server name).",
                               code="missing_model")
+        self.check_key_model(model)  # an API key made for other models: 403
         server = self.shared_server(model) if "/" in model else self.ready_server(model)
         headers = {
             "Authorization": f"Bearer {server.api_key}",  # the client's credentials and cookies stay here

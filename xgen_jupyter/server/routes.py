@@ -7,6 +7,7 @@ from typing import Any
 
 from .handlers.events import EventsWebSocket
 from .handlers.info import BackendsHandler, HardwareHandler, ModelsHandler, PlanHandler
+from .handlers.keys import KeyHandler, KeysHandler
 from .handlers.logs import LogsWebSocket
 from .handlers.pulls import PullHandler, PullsHandler
 from .handlers.servers import ServerHandler, ServersHandler
@@ -27,6 +28,8 @@ ROUTES: list[tuple[str, type, dict[str, Any]]] = [
     # The log tail (plain GET) and the log websocket (GET + Upgrade) share a path: one handler.
     ("xgen/api/servers/{name}/logs", LogsWebSocket, {}),
     ("xgen/api/events", EventsWebSocket, {}),
+    ("xgen/api/keys", KeysHandler, {}),
+    ("xgen/api/keys/{key_id}", KeyHandler, {}),
     ("xgen/v1/models", ModelsProxyHandler, {}),
     ("xgen/v1/models/{name}", ModelsProxyHandler, {}),
     *((f"xgen/v1/{r}", CompletionsProxyHandler, {"route": r}) for r in PROXY_ROUTES),

@@ -1,0 +1,134 @@
+"""xgen API keys at the proxy: ``Authorization: Bearer xgen-...`` is checked here, before Jupyter's
+own auth, by the proxy's handlers alone. Every other handler leaves the header to Jupyter's
+IdentityProvider, which knows only the Jupyter token, so a key opens nothing else.
+
+Each request a key makes is counted on its row (and the tokens, read from the ``usage`` object the
+engine ends its answer with), after the answer is sent, off the IOLoop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from jupyter_server.auth.identity import User
+from tornado import web
+from tornado.ioloop import IOLoop
+
+from ..core.box import identity
+from ..core.box.apikeys import PREFIX, KeyInfo, KeyStore
+from ..core.box.db import Database
+from .handlers.base import XGenHandler
+
+_USAGE = re.compile(rb'"usage"\s*:\s*(\{[^{}]*\})')
+_TAIL = 16384  # the usage object is in the answer's last event / last bytes
+
+
+def key_store(settings: dict[str, Any]) -> KeyStore:
+    """This Jupyter server's user's keys: in the box registry when this process holds it, else in a
+    private file in the state folder (the box service keeps its registry to itself)."""
+    store = settings.get("xgen_keys")
+    if store is None:
+        core = settings["xgen_core"]
+        state = Path(core.config.state_dir)
+        registry = getattr(core, "registry", None)
+        if registry is not None:
+            db, owner = registry.db, registry.user
+        else:
+            db, owner = Database(state / "api-keys", private=True), core.config.user or identity.current_user()
+        store = settings["xgen_keys"] = KeyStore(db, owner, state)
+    return store
+
+
+def bearer_key(header: str) -> str | None:
+    """The xgen key in an Authorization header (``Bearer`` or ``token`` scheme), else None."""
+    scheme, _, value = header.strip().partition(" ")
+    value = value.strip()
+    return value if scheme.lower() in ("bearer", "token") and value.startswith(PREFIX) else None
+
+
+class UsageTail:
+    """The last bytes of an answer, where the engine reports the tokens it used."""
+
+    def __init__(self) -> None:
+        self.buf = bytearray()
+
+    def feed(self, chunk: bytes) -> None:
+        self.buf += chunk
+        if len(self.buf) > 2 * _TAIL:
+            del self.buf[:-_TAIL]
+
+    def tokens(self) -> tuple[int, int]:
+        for raw in reversed(_USAGE.findall(bytes(self.buf))):
+            try:
+                usage = json.loads(raw)
+                return int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+            except (ValueError, TypeError, AttributeError):
+                continue
+        return 0, 0
+
+
+class KeyRefused(web.HTTPError):
+    """A key refused (401) or a model it does not open (403); ``message`` is what the client reads."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(status, "%s", message)  # a literal format: the message may hold a '%'
+        self.message = message
+
+
+class KeyAuthHandler(XGenHandler):
+    """Base of the proxy's handlers: a Jupyter login or token as before, or an xgen API key."""
+
+    xgen_key: KeyInfo | None = None
+    _usage: UsageTail | None = None
+
+    async def prepare(self) -> None:  # type: ignore[override]
+        key = bearer_key(self.request.headers.get("Authorization", ""))
+        if key is None:
+            await super().prepare()
+            return
+        if not self.check_host():
+            raise web.HTTPError(403)
+        store = key_store(self.settings)
+        info = await asyncio.to_thread(store.verify, key)
+        if info is None:
+            raise KeyRefused(401, "The xgen API key is not valid: unknown, revoked, or another user's. "
+                                     "`%xgen keys` lists yours; `%xgen keys create NAME` makes one.")
+        self.xgen_key, self._usage = info, UsageTail()
+        # A header credential, like a Jupyter token: no XSRF or Origin check (browsers cannot set it cross-site).
+        self._token_authenticated = True
+        self.current_user = self._jupyter_current_user = User(
+            username=info.owner, display_name=f"{info.owner} (API key {info.name})")
+        self.set_cors_headers()
+
+    def check_key_model(self, model: str) -> None:
+        """A key made for some models gets a 403 for any other."""
+        if self.xgen_key is not None and not self.xgen_key.allows(model):
+            opens = ", ".join(self.xgen_key.models or [])
+            raise KeyRefused(403, f"This API key ({self.xgen_key.name!r}) does not open the model {model!r}; "
+                                     f"it opens: {opens}.")
+
+    def key_allows(self, model: str) -> bool:
+        return self.xgen_key is None or self.xgen_key.allows(model)
+
+    def write(self, chunk: str | bytes | dict[str, Any]) -> None:
+        if self._usage is not None and isinstance(chunk, bytes):
+            self._usage.feed(chunk)
+        super().write(chunk)
+
+    def on_finish(self) -> None:
+        super().on_finish()
+        if self.xgen_key is None or self._usage is None:
+            return
+        store, key_id, (prompt, completion) = key_store(self.settings), self.xgen_key.id, self._usage.tokens()
+
+        def record() -> None:
+            try:
+                store.record(key_id, prompt, completion)
+            except Exception as exc:  # counting must never fail a request that was answered
+                self.log.warning("xgen: could not count a request of API key %s: %s", key_id, exc)
+
+        IOLoop.current().run_in_executor(None, record)
