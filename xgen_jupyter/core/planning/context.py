@@ -8,10 +8,9 @@ from typing import Any
 
 from ..hardware.types import GPUInfo, HardwareReport
 from ..models.facts import ModelFacts
+from ..units import GiB as GiB  # re-exported: planner tests size their boxes with it
 from .backend import BackendInstall, EngineTraits
 from .request import LoadRequest
-
-GiB = 1024**3
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-MiB = 1024**2
+from ..units import MiB
 
 #: Defaults: 256 MiB + 1% of the planned bytes. On an H200 (benchmarks/results/plans.md) the
 #: estimate was within -0.4% .. +0.1% on three shapes it was not fitted to, once the MoE router's

@@ -25,11 +25,10 @@ from typing import Literal
 
 from ..errors import RequestError
 from ..models.facts import ModelFacts
+from ..units import MiB, gib
 from .plan import MemoryEstimate
 
 Device = Literal["cuda", "rocm", "vulkan", "cpu"]
-MiB = 1024**2
-GiB = 1024**3
 
 #: llama.cpp pads the KV size up to a multiple of 256 (older builds: 32 without flash
 #: attention); we use 256, the larger, so the estimate never falls short.
@@ -258,11 +257,6 @@ class FitResult:
     fits: bool = True
 
 
-def gib_text(n: int) -> str:
-    """Bytes as "1.5 GiB" for plan notes."""
-    return f"{n / GiB:.1f} GiB"
-
-
 def fit(
     facts: ModelFacts,
     *,
@@ -307,13 +301,13 @@ def fit(
         if cur.gpu_total <= budget_bytes:
             notes.append(
                 f"Context reduced from {n_ctx} to {ctx} tokens so that all {facts.n_layer} layers fit "
-                f"on the GPU ({gib_text(full.gpu_total)} needed at {n_ctx}, {gib_text(budget_bytes)} available)."
+                f"on the GPU ({gib(full.gpu_total)} needed at {n_ctx}, {gib(budget_bytes)} available)."
             )
             return FitResult(all_layers, ctx, cur, notes)
     if ctx < n_ctx:
         notes.append(
             f"Context reduced from {n_ctx} to {ctx} tokens, the smallest allowed, and the model still "
-            f"does not fit entirely in {gib_text(budget_bytes)} of GPU memory."
+            f"does not fit entirely in {gib(budget_bytes)} of GPU memory."
         )
     elif ctx_pinned:
         notes.append(f"Context {n_ctx} was set explicitly, so it is kept; layers move to the CPU instead.")
@@ -331,12 +325,12 @@ def fit(
                 )
             notes.append(
                 f"{what} on the CPU because the whole model needs "
-                f"{gib_text(est(all_layers, ctx).gpu_total)} of GPU memory and {gib_text(budget_bytes)} is "
+                f"{gib(est(all_layers, ctx).gpu_total)} of GPU memory and {gib(budget_bytes)} is "
                 "available; generation will be slower."
             )
             return FitResult(ngl, ctx, cur, notes)
     notes.append(
-        f"Even with no layers on the GPU the engine's buffers need {gib_text(cur.gpu_total)}, more than the "
-        f"{gib_text(budget_bytes)} available; use a CPU engine or free GPU memory."
+        f"Even with no layers on the GPU the engine's buffers need {gib(cur.gpu_total)}, more than the "
+        f"{gib(budget_bytes)} available; use a CPU engine or free GPU memory."
     )
     return FitResult(0, ctx, cur, notes, fits=False)

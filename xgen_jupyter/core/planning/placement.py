@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from ..hardware.types import GPUInfo
+from ..units import gib
 from . import calibration, experts, strategies
 from .context import PlanInputs, RuleCtx
 from .margin import Margin
-from .memory import gib_text
 from .plan import MemoryEstimate, Reason
 
 
@@ -80,17 +80,17 @@ def fit(
     if c.partial:
         what += f", {c.partial} of block {c.n_cpu_moe}'s 3 expert tensors on the CPU (-ot)"
     why = (
-        f"{gib_text(planned)} planned on {gpu.name} of {gib_text(free)} free, keeping a "
-        f"{gib_text(margin)} margin ({margin_of(inp).describe()})"
+        f"{gib(planned)} planned on {gpu.name} of {gib(free)} free, keeping a "
+        f"{gib(margin)} margin ({margin_of(inp).describe()})"
     )
     reasons = [Reason("memory-fit", what, why)]
     reasons += [Reason("memory-fit", "adjusted", n, "warning") for n in choice.notes]
     if rec is not None:
         mib = (int(rec["measured"]) - int(rec["predicted"])) // 2**20
         reasons.append(Reason(
-            "calibration", f"predicted {gib_text(c.estimate.gpu_total)}, last measured {gib_text(rec['measured'])}",
-            f"the last load of this model with these settings took {gib_text(rec['measured'])} where "
-            f"{gib_text(rec['predicted'])} was predicted ({mib:+d} MiB); this plan counts that difference too",
+            "calibration", f"predicted {gib(c.estimate.gpu_total)}, last measured {gib(rec['measured'])}",
+            f"the last load of this model with these settings took {gib(rec['measured'])} where "
+            f"{gib(rec['predicted'])} was predicted ({mib:+d} MiB); this plan counts that difference too",
         ))  # fmt: skip
     if facts.is_moe and c.strategy != "all-gpu":
         reasons.append(_placement_reason(c, choice.runner_up, facts.expert_used_count, facts.expert_count))

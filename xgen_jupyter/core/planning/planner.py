@@ -7,9 +7,10 @@ from typing import Any
 
 from ..errors import RequestError
 from ..hardware.types import GPUInfo
+from ..units import gib
 from . import memory, placement, split
 from .choice import choose_backend
-from .context import GiB, PlanInputs, RuleCtx
+from .context import PlanInputs, RuleCtx
 from .plan import EngineSettings, LaunchPlan, MemoryEstimate, Reason
 from .rules import RULES
 
@@ -244,7 +245,7 @@ def _flash_attn_on(ctx: RuleCtx, mode: str) -> bool:
 
 
 def _gib(n: int) -> str:
-    return f"{n / GiB:.1f}"
+    return gib(n, unit=False)
 
 
 def plan(inp: PlanInputs) -> LaunchPlan:

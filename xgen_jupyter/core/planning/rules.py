@@ -8,7 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .context import GiB, RuleCtx
+from ..units import GiB
+from .context import RuleCtx
 
 # Neutral chat-format names; each adapter maps them to its engine's own names.
 CHAT_FORMAT_BY_ARCH = {

@@ -28,15 +28,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..models.facts import ModelFacts
+from ..units import GiB, MiB, gib
 from .memory import (
     BLAS_WORKSPACE_NO_FA,
     DEVICE_OVERHEAD,
     OUT_ROWS,
-    GiB,
-    MiB,
     _pad,
     compute_parts,
-    gib_text,
     kv_cells,
     layer_kv_bytes_per_cell,
     normalize_ngl,
@@ -307,7 +305,7 @@ def fit_split(
         if ctx < n_ctx:
             notes.append(
                 f"Context reduced from {n_ctx} to {ctx} tokens so that all {facts.n_layer} layers fit "
-                f"on {n_dev} GPUs ({gib_text(full_need)} needed at {n_ctx}, {gib_text(sum(budgets))} available)."
+                f"on {n_dev} GPUs ({gib(full_need)} needed at {n_ctx}, {gib(sum(budgets))} available)."
             )
         return SplitFit(sh, all_layers, ctx, cur, notes)
     for ngl in range(facts.n_layer, 0, -1):
@@ -316,8 +314,8 @@ def fit_split(
         if not over(cur):
             notes.append(
                 f"{all_layers - ngl} of {facts.n_layer} layers run on the CPU because the model needs "
-                f"{gib_text(full_need)} and the {n_dev} GPUs have {gib_text(sum(budgets))}; generation will be slower."
+                f"{gib(full_need)} and the {n_dev} GPUs have {gib(sum(budgets))}; generation will be slower."
             )
             return SplitFit(sh, ngl, ctx, cur, notes)
-    notes.append(f"Even one layer per GPU does not fit the {n_dev} GPUs' {gib_text(sum(budgets))}.")
+    notes.append(f"Even one layer per GPU does not fit the {n_dev} GPUs' {gib(sum(budgets))}.")
     return SplitFit(sh, 0, ctx, cur, notes, fits=False)
