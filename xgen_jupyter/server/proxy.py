@@ -7,7 +7,9 @@ Connections to the engines are pooled by one shared httpx.AsyncClient.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from typing import Any, NamedTuple
 
 import httpx
@@ -17,7 +19,9 @@ from tornado.iostream import StreamClosedError
 
 from ..core.errors import ServerNotFound, XGenError
 from ..core.process.server import ManagedServer
+from ..core.scheduler.fairqueue import QueueClosed, QueueFull
 from .keyauth import KeyAuthHandler
+from .scheduling import as_openai, scheduler, user_of
 
 ROUTES = ("chat/completions", "completions", "embeddings")
 # Headers that describe one hop, the engine itself, or its credentials: never passed on.
@@ -36,9 +40,14 @@ class OpenAIError(Exception):
     def __init__(self, status: int, message: str, type_: str = "invalid_request_error", code: str | None = None):
         super().__init__(message)
         self.status, self.message, self.type, self.code = status, message, type_, code
+        self.retry_after: int | None = None  # a full queue (429) says when to come back
+        self.cause: dict[str, Any] | None = None  # a failed load on first request: the classified cause
 
     def to_dict(self) -> dict[str, Any]:
-        return {"error": {"message": self.message, "type": self.type, "code": self.code}}
+        err: dict[str, Any] = {"message": self.message, "type": self.type, "code": self.code}
+        if self.cause:
+            err["cause"] = self.cause
+        return {"error": err}
 
 
 def sse_error(message: str, code: str) -> bytes:
@@ -61,6 +70,8 @@ class ProxyBase(KeyAuthHandler):
             message = getattr(exc, "message", None) or getattr(exc, "log_message", None) or str(status_code)
             kind = "authentication_error" if status_code in (401, 403) else "invalid_request_error"
             exc = OpenAIError(status_code, message, kind if status_code < 500 else "server_error")
+        if exc.retry_after is not None:
+            self.set_header("Retry-After", str(exc.retry_after))
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(exc.to_dict()))
 
@@ -120,6 +131,8 @@ class ModelsProxyHandler(ProxyBase):
 class CompletionsProxyHandler(ProxyBase):
     """POST xgen/v1/{chat/completions,completions,embeddings}: forwarded to the named engine."""
 
+    _queued: asyncio.Future[None] | None = None
+
     def initialize(self, name: str, route: str) -> None:
         super().initialize(name)
         self.route = route
@@ -140,7 +153,42 @@ class CompletionsProxyHandler(ProxyBase):
             raise OpenAIError(400, "The request body must be a JSON object with a 'model' (the xgen server name).",
                               code="missing_model")
         self.check_key_model(model)  # an API key made for other models: 403
-        server = self.shared_server(model) if "/" in model else self.ready_server(model)
+        sched = scheduler(self.settings)
+        if "/" in model:  # owner/name: a server another user shared with us, unless a catalog name
+            try:
+                await self.forward(self.shared_server(model), model)
+                return
+            except OpenAIError as exc:
+                if exc.status != 404 or await asyncio.to_thread(sched.catalog.request_for, model) is None:
+                    raise
+        user = user_of(self)
+        try:
+            server = await sched.server_for(model, user)  # a catalog name not loaded: loaded now, waited for
+            queue = sched.queue(server)
+            if not queue.try_acquire(user):  # beyond the engine's slots: wait fairly, or 429
+                self._queued = asyncio.ensure_future(queue.acquire(user))
+                try:
+                    await self._queued
+                finally:
+                    self._queued = None
+        except asyncio.CancelledError:
+            return  # the client left while queued: dequeued (on_connection_close)
+        except (XGenError, QueueFull, QueueClosed) as exc:
+            raise as_openai(exc, model, OpenAIError) from None
+        t0 = time.monotonic()
+        server.touch()  # the core's idle unload (and eviction's LRU) counts from here
+        try:
+            await self.forward(server, model)
+        finally:
+            server.touch()
+            queue.release(time.monotonic() - t0)
+
+    def on_connection_close(self) -> None:
+        if self._queued is not None:
+            self._queued.cancel()
+        super().on_connection_close()
+
+    async def forward(self, server: ManagedServer | SharedEngine, model: str) -> None:
         headers = {
             "Authorization": f"Bearer {server.api_key}",  # the client's credentials and cookies stay here
             "Content-Type": self.request.headers.get("Content-Type", "application/json"),

@@ -1,0 +1,75 @@
+"""Load on first request through a real Jupyter server and the real default engine."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+
+from tests.model_files import GEMMA
+from tests.server.conftest import on_server_loop
+
+pytestmark = pytest.mark.engine
+
+
+@pytest.fixture
+def client(jp_serverapp: Any, jp_http_port: int, jp_base_url: str) -> openai.AsyncOpenAI:
+    return openai.AsyncOpenAI(base_url=f"http://127.0.0.1:{jp_http_port}{jp_base_url}xgen/v1",
+                              api_key=jp_serverapp.identity_provider.token, max_retries=0, timeout=120)
+
+
+async def first_token(client: openai.AsyncOpenAI, model: str) -> str:
+    stream = await client.chat.completions.create(
+        model=model, messages=[{"role": "user", "content": "Say hi."}], max_tokens=4, temperature=0, stream=True)
+    text = ""
+    async for chunk in stream:
+        if chunk.choices and chunk.choices[0].delta.content:
+            text += chunk.choices[0].delta.content
+    return text
+
+
+@on_server_loop
+async def test_concurrent_first_requests_share_one_load(api: Any, client: openai.AsyncOpenAI) -> None:
+    assert (await api("GET", "servers"))[1]["servers"] == []
+    texts = await asyncio.gather(*(first_token(client, "default") for _ in range(3)))
+    assert all(t for t in texts), texts  # each streaming client got its tokens once the engine was ready
+    code, body = await api("GET", "servers")
+    servers = body["servers"]
+    assert code == 200
+    assert [(s["name"], s["state"]) for s in servers] == [("default", "ready")]
+    assert len(servers[0]["attempts"]) == 1  # one load, shared by the three requests
+    # Now warm: a plain (not streamed) request goes straight through.
+    reply = await client.chat.completions.create(model="default", messages=[{"role": "user", "content": "Hi"}],
+                                                 max_tokens=2)
+    assert reply.choices[0].message is not None
+
+
+@on_server_loop
+async def test_unknown_name_is_404_in_openai_shape_listing_close_names(client: openai.AsyncOpenAI, api: Any) -> None:
+    with pytest.raises(openai.NotFoundError) as info:
+        await client.chat.completions.create(model="defualt", messages=[{"role": "user", "content": "x"}])
+    err = info.value.body
+    assert isinstance(err, dict) and err["code"] == "model_not_found", err
+    assert "'default'" in err["message"], err["message"]
+    assert (await api("GET", "servers"))[1]["servers"] == []  # nothing was started
+
+
+@on_server_loop
+async def test_a_failed_load_answers_with_the_classified_cause(model_dir: Path, client: openai.AsyncOpenAI,
+                                                                api: Any) -> None:
+    # A GGUF of an architecture no engine knows: xgen plans it, the engine refuses to read it.
+    data, head = GEMMA.read_bytes(), 8 * 1024 * 1024
+    (model_dir / "unknown_arch.gguf").write_bytes(data[:head].replace(b"gemma3", b"gemmaq") + data[head:])
+    with pytest.raises(openai.APIStatusError) as info:
+        await client.chat.completions.create(model="unknown_arch", messages=[{"role": "user", "content": "x"}])
+    err = info.value.body
+    assert isinstance(err, dict), err
+    assert info.value.status_code == 503 and err["code"] == "model_load_failed", (info.value.status_code, err)
+    assert err["cause"]["id"] and err["cause"]["summary"] in err["message"], err
+    code, body = await api("GET", "servers", "unknown_arch")
+    assert code == 200 and body["state"] == "failed", body
+    assert json.dumps(err).find(body["error"]["summary"]) >= 0

@@ -1,0 +1,57 @@
+"""The proxy's side of core/scheduler: one Scheduler per Jupyter server, the requesting user,
+and scheduler errors in OpenAI's shape."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..core.errors import XGenError
+from ..core.scheduler.catalog import Catalog, read_presets
+from ..core.scheduler.fairqueue import QueueClosed, QueueFull
+from ..core.scheduler.router import LoadFailed, NotReady, Scheduler, UnknownModel
+
+
+def presets_of(core: Any) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    cfg = core.config
+    shared = cfg.shared_dir
+    return read_presets(getattr(cfg, "presets", {}) or {}, Path(shared) if shared else None, core.request)
+
+
+def scheduler(settings: dict[str, Any]) -> Scheduler:
+    """The Jupyter server's scheduler, made on first use (the IOLoop is single-threaded)."""
+    sched = settings.get("xgen_scheduler")
+    if sched is None:
+        core = settings["xgen_core"]
+        catalog = Catalog(core.models, lambda: presets_of(core))
+        sched = settings["xgen_scheduler"] = Scheduler(core, catalog, int(settings.get("xgen_queue_limit", 64)))
+    return sched
+
+
+def user_of(handler: Any) -> str:
+    user = handler.current_user
+    return str(getattr(user, "username", None) or user or "anonymous")
+
+
+def as_openai(exc: Exception, model: str, error_cls: type[Any]) -> Any:
+    """The OpenAIError (proxy.py's class, passed in) a scheduler failure answers with."""
+    if isinstance(exc, UnknownModel):
+        return error_cls(404, str(exc), code="model_not_found")
+    if isinstance(exc, QueueFull):
+        err = error_cls(429, f"Too many requests are waiting for {model!r} ({exc.limit}); retry in "
+                             f"{exc.retry_after} s.", "rate_limit_error", "queue_full")
+        err.retry_after = exc.retry_after
+        return err
+    if isinstance(exc, NotReady):
+        return error_cls(503, str(exc), "server_error", "model_not_ready")
+    if isinstance(exc, QueueClosed):
+        return error_cls(503, f"The model {model!r} went away while the request waited: {exc}", "server_error",
+                         "engine_gone")
+    if isinstance(exc, LoadFailed):
+        err = error_cls(503, str(exc), "server_error", "model_load_failed")
+        err.cause = exc.cause
+        return err
+    assert isinstance(exc, XGenError)
+    status = exc.status if 400 <= exc.status < 600 else 400
+    return error_cls(status, f"Loading {model!r} was refused: {exc}",
+                     "server_error" if status >= 500 else "invalid_request_error", type(exc).__name__)
