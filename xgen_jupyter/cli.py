@@ -17,9 +17,10 @@ from .core.textreport import render_hardware, render_plan
 
 
 def _core(ns: argparse.Namespace) -> Any:
-    from .core.service import XGenCore
+    """The box service's client where its trusted socket is (its quotas hold here too), else the core."""
+    from .boxd.commands import cli_core
 
-    return XGenCore(CoreConfig(model_dirs=list(ns.model_dir or [])))
+    return cli_core(list(ns.model_dir or []))
 
 
 def cmd_detect(ns: argparse.Namespace) -> int:
@@ -43,6 +44,10 @@ def cmd_models(ns: argparse.Namespace) -> int:
 def cmd_plan(ns: argparse.Namespace) -> int:
     core = _core(ns)
     plan = core.plan(core.request(request_from_args(ns)))
+    if not ns.json and not hasattr(plan, "reasons"):  # the box service's answer: its JSON shape
+        from .core.api import plan_from_dict
+
+        plan = plan_from_dict(plan.to_dict())
     print(json.dumps(plan.to_dict(), indent=2) if ns.json else render_plan(plan))
     return 0
 
@@ -52,6 +57,10 @@ def cmd_serve(ns: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    if hasattr(core, "client"):  # the box service runs it: load there, unload on Ctrl-C
+        from .boxd.commands import serve
+
+        return serve(core, ns, stop)
     try:
         server = core.load(request_from_args(ns))
         print(render_plan(server.plan), flush=True)
@@ -72,6 +81,12 @@ def cmd_serve(ns: argparse.Namespace) -> int:
         return 0
     finally:
         core.shutdown()
+
+
+def cmd_box(ns: argparse.Namespace) -> int:
+    from .boxd.main import run
+
+    return run(ns, list(ns.model_dir or []))
 
 
 def cmd_builds(ns: argparse.Namespace) -> int:
@@ -125,6 +140,14 @@ def build_parser() -> argparse.ArgumentParser:
     from .pull_cli import add_parser as add_pull_parser
 
     add_pull_parser(sub)
+    from .boxd.commands import add_parsers as add_box_client_parsers
+
+    add_box_client_parsers(sub)  # ls, load, unload, logs: through the box service
+    from .boxd.main import add_args as add_box_args  # light: the service's imports wait for cmd_box
+
+    bx = sub.add_parser("box", help="run the box service: one per shared machine (docs/shared-box.md)")
+    add_box_args(bx)
+    bx.set_defaults(func=cmd_box)
     return p
 
 

@@ -59,12 +59,14 @@ def test_jupyter_servers_of_two_users_through_one_box_service(unix_users, box_fa
     for t in threads:
         t.join()
     try:
-        for j in (alice, bob):
+        for j in (alice, bob):  # who they are is the kernel's word (SO_PEERCRED), not XGEN_USER=mallory
             hw = j.api("GET", "hardware")
-            assert hw.status_code == 200 and hw.json()["xgen_core"] == f"box service at {box.socket}", hw.text
+            assert hw.status_code == 200 and hw.json()["xgen_core"] == f"box service at {box.socket}, user {j.user}", \
+                hw.text
         load = {"model": str(shared_models / "gemma.gguf"), "name": "chat", "n_threads": 1, "n_ctx": 512}
         events = ws(alice, "events?interval=0")  # what the sidebar follows, relayed from the service
-        assert json.loads(events.recv())["servers"] == []
+        first = json.loads(events.recv())
+        assert first["servers"] == [] and first["xgen_core"] == f"box service at {box.socket}, user alice", first
         r = alice.api("POST", "servers", json=load)
         assert r.status_code == 202 and r.json()["owner"] == "alice", r.text  # not "mallory" (XGEN_USER)
         assert alice.wait_state("chat", {"ready", "failed"})["state"] == "ready"
@@ -95,6 +97,17 @@ def test_jupyter_servers_of_two_users_through_one_box_service(unix_users, box_fa
         assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"], r.text
         box_view = bob.api("GET", "servers", params={"scope": "box"}).json()["servers"]
         assert [(s["owner"], s["name"], s["mine"]) for s in box_view] == [("alice", "chat", False)]
+
+        # Unsharing holds from bob's next request, though his proxy has just used the engine: it
+        # asks the service for the key on every request (keeps none) and the service checks the grant.
+        r = alice.api("POST", "servers/chat/share", json={"users": []})
+        assert r.status_code == 200 and r.json()["shared_with"] == [], r.text
+        for _ in range(2):
+            r = chat(bob, "alice/chat")
+            assert r.status_code == 404 and "has not shared" in r.json()["error"]["message"], r.text
+        assert chat(alice, "chat").status_code == 200  # the owner's use goes on: no restart
+        assert alice.api("POST", "servers/chat/share", json={"users": ["bob"]}).status_code == 200
+        assert chat(bob, "alice/chat").status_code == 200
 
         # The service dies: the Jupyter servers answer 503 saying so; restarted, they work again.
         box.kill()

@@ -6,20 +6,29 @@ else the core runs in this process as before (a laptop, Binder, a single user).
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, TypeVar
 
+from ..core.api import plan_from_dict
 from ..core.config import CoreConfig
 from ..core.hardware.types import HardwareReport
+from ..core.planning.plan import LaunchPlan
 from ..core.planning.request import LoadRequest, parse_request
 from ..core.process.logbuffer import LogLine
 from ..core.process.manager import Event
 from .client import BoxClient, ServiceUnavailable, find_socket
 
 IN_PROCESS = "in this Jupyter server"
+T = TypeVar("T")
+#: Service calls of one Jupyter server at once: each may wait ``retry_for`` seconds while the
+#: service restarts, so they get a pool of their own rather than the IOLoop's default one.
+CALL_THREADS = 32
 
 
 class Data:
@@ -102,6 +111,12 @@ class RemoteServer:
         self.logs = RemoteLogs(client, self.name)
 
     @property
+    def plan(self) -> LaunchPlan | None:
+        """The launch plan, as ManagedServer has it (the proxy's queue reads its slots)."""
+        d = self._d.get("plan")
+        return plan_from_dict(d) if isinstance(d, dict) else None
+
+    @property
     def api_key(self) -> str:
         return str(self._client.call("route", model=self.name)["api_key"])
 
@@ -147,8 +162,9 @@ class RemoteCore:
         # This Jupyter server's own settings: what stays here (model pulls into its model folders).
         self.config = config or CoreConfig()
         self.manager = RemoteManager(client)
-        self.where = f"box service at {client.path}"
         self.hello: dict[str, Any] = client.call("hello")  # fails loudly if the service does not answer
+        self.where = f"box service at {client.path}, user {self.hello.get('user')}"
+        self.pool = ThreadPoolExecutor(CALL_THREADS, thread_name_prefix="xgen-box-call")
 
     def hardware(self, refresh: bool = False) -> HardwareReport:
         return HardwareReport.from_dict(self.client.call("hardware", refresh=refresh))
@@ -181,22 +197,41 @@ class RemoteCore:
         r = self.client.call("share", name=name, users=users)
         return SimpleNamespace(name=r["name"], shared_with=r["shared_with"], owner=r["model"].split("/")[0])
 
-    def shared(self, owner: str, name: str) -> tuple[str, str]:
-        r = self.client.call("route", model=f"{owner}/{name}")
+    def route(self, model: str) -> tuple[str, str]:
+        """(endpoint, key) of ``name`` (ours) or ``owner/name`` (shared with us), asked anew for every
+        request: the service checks readiness and the grant each time and marks the use, so an unshare
+        or an engine's restart holds from the next request (nothing here keeps a key)."""
+        r = self.client.call("route", model=model)
         return str(r["endpoint"]), str(r["api_key"])
+
+    def shared(self, owner: str, name: str) -> tuple[str, str]:
+        return self.route(f"{owner}/{name}")
 
     def shutdown(self) -> None:
         """The engines are the service's: they keep running when this Jupyter server stops."""
+        self.pool.shutdown(wait=False, cancel_futures=True)
 
 
 def core_for(config: CoreConfig) -> Any:
     """A client of the box service when its socket is in the shared folder, else the core in-process."""
     sock = None if config.cluster else find_socket(config.shared_dir)
     if sock is not None:
-        return RemoteCore(BoxClient(sock, retry_for=5.0), config)  # handlers call it on the IOLoop: fail soon
+        return RemoteCore(BoxClient(sock, retry_for=5.0), config)  # a request waits this long at most
     from ..core.service import XGenCore
 
     return XGenCore(config)
+
+
+async def off_loop(core: Any, fn: Callable[..., T], *args: Any, light: bool = False) -> T:
+    """``fn(*args)`` without blocking the IOLoop: with the box service every core call is a socket
+    round trip (up to ``retry_for`` seconds while the service is away), so it runs on the client's
+    pool. In-process, a ``light`` call (a lookup under a lock) runs inline as before, others on a thread.
+    """
+    if isinstance(core, RemoteCore):
+        return await asyncio.get_running_loop().run_in_executor(core.pool, functools.partial(fn, *args))
+    if light:
+        return fn(*args)
+    return await asyncio.to_thread(fn, *args)
 
 
 def where(core: Any) -> str:

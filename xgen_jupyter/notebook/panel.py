@@ -86,6 +86,7 @@ class XGenPanel:
         kind = msg.get("kind")
         if kind == "hello":
             self.gpus.set_hardware(msg.get("hardware") or {})
+            self.gpus.set_core(msg.get("xgen_core"))
             self.servers.replace_all(msg.get("servers") or [])
         elif kind == "state":
             self.servers.apply(msg["data"])

@@ -59,7 +59,13 @@ class GpuTable:
         self.cpu = w.Label(value="")
         self.empty = w.Label(value="waiting for the server's hardware report ...")
         self.rows_box = w.VBox([])
-        self.widget = w.VBox([w.HTML("<b>GPUs</b>"), self.empty, self.rows_box, self.cpu])
+        self.core = w.Label(value="")  # where models run: the box service (socket, user) or this Jupyter server
+        self.widget = w.VBox([w.HTML("<b>GPUs</b>"), self.empty, self.rows_box, self.cpu, self.core])
+
+    def set_core(self, where: str | None) -> None:
+        """``xgen_core`` of the events hello or of GET xgen/api/hardware; None keeps what is shown."""
+        if where:
+            self.core.value = f"Models run: {where}"
 
     def set_hardware(self, report: dict[str, Any]) -> None:
         cpu = report.get("cpu") or {}
@@ -68,6 +74,7 @@ class GpuTable:
             f"CPU: {cpu.get('model_name') or '?'}, {cpu.get('cores_logical', '?')} threads, "
             f"{_gib(cpu.get('memory_available'))} / {_gib(mem)} GiB RAM free; detected by {report.get('method')}"
         )
+        self.set_core(report.get("xgen_core"))
         self.set_gpus(report.get("gpus") or [])
 
     def set_gpus(self, gpus: list[dict[str, Any]]) -> None:

@@ -14,7 +14,9 @@ __all__ = ["hardware_text", "models_text", "plan_text", "ready_text", "servers_t
 
 
 def hardware_text(report: dict[str, Any]) -> str:
-    return render_hardware(HardwareReport.from_dict(report))
+    text = render_hardware(HardwareReport.from_dict(report))
+    # Where the Jupyter server's models run (xgen_core in GET xgen/api/hardware): itself or the box service.
+    return f"{text}\nmodels run: {report['xgen_core']}" if report.get("xgen_core") else text
 
 
 def plan_text(plan: dict[str, Any]) -> str:

@@ -9,6 +9,7 @@ import httpx
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Dict, Float, Int, List, Unicode, default
 
+from ..boxd.remote import core_for
 from ..core.box.db import default_shared_dir
 from ..core.config import CoreConfig, default_engines_dir, default_state_dir
 from ..core.errors import XGenError
@@ -105,7 +106,8 @@ class XGen(ExtensionApp):
         return CoreConfig.from_dict(values)
 
     def initialize_settings(self) -> None:
-        self.core = XGenCore(self.core_config())
+        # The box service's client when its socket is in the shared folder, else the core in-process.
+        self.core = core_for(self.core_config())
         # One pooled client for every engine: keep-alive saves a TCP handshake per request.
         # trust_env=False: an HTTP(S)_PROXY in the environment must not see engine traffic.
         self.http = httpx.AsyncClient(

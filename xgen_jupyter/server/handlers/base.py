@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -10,6 +9,7 @@ from typing import Any, TypeVar
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 
+from ...boxd.remote import off_loop
 from ...core.service import XGenCore
 from ..errors import JsonErrorsMixin, parse_json_object
 
@@ -28,7 +28,11 @@ class XGenHandler(JsonErrorsMixin, ExtensionHandlerMixin, APIHandler):
 
     async def blocking(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a blocking core call (model inspection, waiting for a process) off the IOLoop."""
-        return await asyncio.to_thread(fn, *args)
+        return await off_loop(self.core, fn, *args)
+
+    async def lookup(self, fn: Callable[..., T], *args: Any) -> T:
+        """A quick core call: inline in-process (a lock), off the IOLoop with the box service (a socket)."""
+        return await off_loop(self.core, fn, *args, light=True)
 
     def json_body(self) -> dict[str, Any]:
         return parse_json_object(self.request.body)

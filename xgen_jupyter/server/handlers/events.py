@@ -7,8 +7,9 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from ...boxd.remote import where
 from ...core.api import STREAMED_EVENTS, gpus_message, hello_message
-from ...core.errors import RequestError
+from ...core.errors import RequestError, XGenError
 from ...core.process.manager import Event
 from .pulls import pull_jobs
 from .wsbase import XGenWebSocket
@@ -44,7 +45,12 @@ class EventsWebSocket(XGenWebSocket):
     async def open(self, *args: Any, **kwargs: Any) -> None:
         super().open(*args, **kwargs)
         self.loop = asyncio.get_running_loop()
-        hardware = await asyncio.to_thread(self.core.hardware)  # first detection can take seconds
+        try:
+            hardware = await self.lookup(self.core.hardware, light=False)  # first detection can take seconds
+        except XGenError as exc:  # the box service does not answer: say so (its socket, a hint), then close
+            self.send_json({"kind": "error", **exc.to_dict()})
+            self.close(1011, "xgen: the box service does not answer")
+            return
         if self.ws_connection is None or self.ws_connection.is_closing():
             return  # closed meanwhile: on_close already ran, so subscribing now would leak
 
@@ -52,11 +58,19 @@ class EventsWebSocket(XGenWebSocket):
             if event.kind in STREAMED_EVENTS:
                 self.send_threadsafe(event.to_dict())
 
-        # Subscribe before the snapshot: a change racing the hello arrives after it, in order.
+        # Subscribe before the snapshot: a change racing the hello is held and sent after it, in order.
+        self.hold()
         self._unsubscribe = self.core.manager.subscribe(on_event)
         self._unfollow_pulls = pull_jobs(self.settings).subscribe(self.send_threadsafe)  # model pulls' progress
-        servers = [s.to_dict() for s in self.core.manager.servers()]
-        self.send_json(hello_message(servers, hardware.to_dict()))
+        try:
+            servers = [s.to_dict() for s in await self.lookup(self.core.manager.servers)]
+        except XGenError as exc:
+            self.send_json({"kind": "error", **exc.to_dict()})
+            self.close(1011, "xgen: the box service does not answer")
+            return
+        # xgen_core: where this server's models run (the box service and who we are to it, or here).
+        self.send_json({**hello_message(servers, hardware.to_dict()), "xgen_core": where(self.core)})
+        self.release()
         self._sampler_task = asyncio.create_task(self._sample_loop())
 
     async def _sample_loop(self) -> None:

@@ -6,6 +6,7 @@ from jupyter_server.auth.decorator import authorized
 from tornado import web
 
 from ...core.errors import RequestError
+from ..scheduling import scheduler
 from .base import XGenHandler
 
 # Any path segment: a bad name gets ServerNotFound with a message, not a bare routing 404.
@@ -22,7 +23,7 @@ class ServersHandler(XGenHandler):
             return
         if scope != "mine":
             raise RequestError(f"scope={scope!r} is not one of: mine, box")
-        self.reply({"servers": [s.to_dict() for s in self.core.manager.servers()]})
+        self.reply({"servers": [s.to_dict() for s in await self.lookup(self.core.manager.servers)]})
 
     @web.authenticated
     @authorized
@@ -36,15 +37,17 @@ class ServerHandler(XGenHandler):
     @web.authenticated
     @authorized
     async def get(self, name: str) -> None:
-        server = self.core.manager.get(name)
+        server = await self.lookup(self.core.manager.get, name)
         data = server.to_dict()
         # llama-server's /slots and /metrics, read live (a quick loopback call in a thread).
         data["engine"] = await self.blocking(self.core.engine_stats, name)
+        # The proxy's fair queue in front of its slots (None until a request went through it).
+        data["queue"] = scheduler(self.settings).snapshot(name)
         self.reply(data)
 
     @web.authenticated
     @authorized
     async def delete(self, name: str) -> None:
-        self.core.manager.get(name)  # 404 before a thread is used
+        await self.lookup(self.core.manager.get, name)  # 404 before a thread is used
         server = await self.blocking(self.core.unload, name)  # waits for the process to exit
         self.reply(server.to_dict())

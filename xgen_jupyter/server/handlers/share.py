@@ -17,7 +17,7 @@ class ShareHandler(XGenHandler):
         users = body.get("users")
         if set(body) - {"users"} or not isinstance(users, list) or not all(isinstance(u, str) for u in users):
             raise RequestError('the body must be {"users": ["login", ...]}', "an empty list stops sharing")
-        self.core.manager.get(name)  # 404 before a thread is used
+        await self.lookup(self.core.manager.get, name)  # 404 before a thread is used
         server = await self.blocking(self.core.share, name, users)
         self.reply({"name": server.name, "shared_with": server.shared_with,
                     "model": f"{server.owner}/{server.name}"})

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from jupyter_core.utils import ensure_async
 from jupyter_server.auth.decorator import ws_authenticated
@@ -14,9 +15,12 @@ from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
+from ...boxd.remote import off_loop
 from ...core.service import XGenCore
 from ..errors import JsonErrorsMixin
 from .base import AUTH_RESOURCE
+
+T = TypeVar("T")
 
 
 class XGenWebSocket(JsonErrorsMixin, WebSocketMixin, WebSocketHandler, ExtensionHandlerMixin, JupyterHandler):
@@ -28,10 +32,26 @@ class XGenWebSocket(JsonErrorsMixin, WebSocketMixin, WebSocketHandler, Extension
 
     auth_resource = AUTH_RESOURCE
     loop: asyncio.AbstractEventLoop | None = None
+    #: Messages from core threads held back until the first snapshot is out (see ``release``).
+    _held: list[str] | None = None
 
     @property
     def core(self) -> XGenCore:
         return self.settings["xgen_core"]
+
+    async def lookup(self, fn: Callable[..., T], *args: Any, light: bool = True) -> T:
+        """A core call that never blocks the IOLoop (the box service's are socket round trips)."""
+        return await off_loop(self.core, fn, *args, light=light)
+
+    def hold(self) -> None:
+        """From now on, messages from core threads wait: a snapshot fetched off the loop goes first."""
+        self._held = []
+
+    def release(self) -> None:
+        """Send what was held, in order, after the snapshot."""
+        held, self._held = self._held or [], None
+        for text in held:
+            self.send_json(text)
 
     def set_default_headers(self) -> None:
         """JupyterHandler's default headers (CSP ...) mean nothing on a websocket upgrade."""
@@ -47,11 +67,11 @@ class XGenWebSocket(JsonErrorsMixin, WebSocketMixin, WebSocketHandler, Extension
             raise web.HTTPError(403)
         await self.pre_get(*args, **kwargs)  # XGenError → its status and message, no upgrade
         if self.request.headers.get("Upgrade", "").lower() != "websocket":
-            self.plain_get()
+            await self.plain_get()
             return
         await super().get(*args, **kwargs)
 
-    def plain_get(self) -> None:
+    async def plain_get(self) -> None:
         """A GET without ``Upgrade: websocket``; WebSocketHandler would answer 400."""
         raise web.HTTPError(400, "this route is a websocket: connect with Upgrade: websocket")
 
@@ -69,4 +89,10 @@ class XGenWebSocket(JsonErrorsMixin, WebSocketMixin, WebSocketHandler, Extension
         loop = self.loop
         if loop is not None and not loop.is_closed():
             # Serialise here, on the calling thread, to keep the IOLoop's share small.
-            loop.call_soon_threadsafe(self.send_json, json.dumps(data))
+            loop.call_soon_threadsafe(self._send_or_hold, json.dumps(data))
+
+    def _send_or_hold(self, text: str) -> None:
+        if self._held is not None:
+            self._held.append(text)
+        else:
+            self.send_json(text)
