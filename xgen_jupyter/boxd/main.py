@@ -17,6 +17,7 @@ from pathlib import Path
 from ..core.box.db import default_shared_dir
 from ..core.config import CoreConfig
 from ..core.errors import XGenError
+from ..core.units import gib
 from .client import SOCKET_ENV, SOCKET_NAME
 
 log = logging.getLogger("xgen.boxd")
@@ -89,7 +90,7 @@ def status(path: Path) -> int:
         mine = "*" if s["mine"] else " "
         shared = f"  shared with {', '.join(s['shared_with'])}" if s["shared_with"] else ""
         print(f"{mine} {s['owner'] + '/' + s['name']:<32} {s['state']:<9} {s['backend']:<20} "
-              f"gpu {s['gpu_bytes'] / 1024**3:6.2f} GiB  host {s['host_bytes'] / 1024**3:6.2f} GiB{shared}")
+              f"gpu {gib(s['gpu_bytes'], 2):>10}  host {gib(s['host_bytes'], 2):>10}{shared}")
     return 0
 
 

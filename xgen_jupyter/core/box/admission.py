@@ -14,6 +14,7 @@ from ..planning.margin import Margin
 from ..planning.plan import LaunchPlan
 from ..process.events import Event
 from ..process.server import ACTIVE, FINAL, ManagedServer
+from ..units import gib
 from . import shares
 from .devices import Claim, claims_for
 from .registry import BoxRegistry
@@ -40,7 +41,7 @@ class BoxAdmission:
             self._claims[server.name] = (server.request.model, plan.backend, claims)
         if server.shared_with:
             shares.share(self.registry, server.name, server.api_key, server.shared_with)
-        what = ", ".join(f"{c.label} {c.bytes / 1024**3:.2f} GiB" for c in claims if c.bytes) or "nothing"
+        what = ", ".join(f"{c.label} {gib(c.bytes, 2)}" for c in claims if c.bytes) or "nothing"
         server.logs.append(f"[xgen] box registry: reserved {what} for {self.registry.user}/{server.name}")
 
     def release(self, name: str) -> None:

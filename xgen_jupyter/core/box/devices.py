@@ -11,9 +11,10 @@ from dataclasses import dataclass, replace
 from ..hardware.types import GPUInfo, HardwareReport
 from ..planning.margin import Margin
 from ..planning.plan import LaunchPlan
+from ..units import MiB
 
 HOST = "host"
-MIN_MARGIN = 512 * 1024**2
+MIN_MARGIN = 512 * MiB
 
 
 @dataclass(frozen=True)

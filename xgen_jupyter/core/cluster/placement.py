@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..box.devices import HOST_MARGIN, margin_of
 from ..hardware.types import GPUInfo, HardwareReport
 from ..models.facts import ModelFacts
 from ..planning import memory
@@ -24,9 +25,6 @@ from ..planning.plan import Reason
 from ..planning.request import LoadRequest
 from ..units import gib
 
-MIN_MARGIN = 512 * 1024**2
-#: Host RAM kept free on a CPU-only node: a share of its RAM (the OS and page cache need room).
-HOST_MARGIN = 0.05
 DEVICE = {"nvidia": "cuda", "amd": "rocm"}
 
 
@@ -116,6 +114,6 @@ def candidates(nodes: list[NodeView], facts: ModelFacts, request: LoadRequest, *
         if not node.report.gpus:
             est = memory.estimate(facts, n_ctx=n_ctx, n_parallel=request.n_parallel or 1, n_gpu_layers=0, device="cpu")
             cpu = node.report.cpu
-            budget = max(0, cpu.memory_available - max(MIN_MARGIN, int(cpu.memory_total * HOST_MARGIN)) - node.placed.get(-1, 0))
+            budget = max(0, cpu.memory_available - margin_of(cpu.memory_total, HOST_MARGIN) - node.placed.get(-1, 0))
             out.append(Candidate(node.node_id, node.label, None, est.host_total <= budget, 0, est.host_total, budget))
     return sorted(out, key=lambda c: c.key(), reverse=True)
