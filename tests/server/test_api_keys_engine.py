@@ -56,7 +56,7 @@ async def wait_counted(api: Any, key_id: str, requests: int) -> dict[str, Any]:
     for _ in range(100):  # counted after the answer, off the IOLoop
         (entry,) = [k for k in (await api("GET", "keys"))[1]["keys"] if k["id"] == key_id]
         if entry["requests"] >= requests:
-            return entry  # type: ignore[no-any-return]
+            return entry
         await asyncio.sleep(0.05)
     raise AssertionError(f"key {key_id} counted {entry['requests']} requests, not {requests}")
 
