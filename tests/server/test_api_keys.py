@@ -29,7 +29,7 @@ async def make_key(api: Any, name: str = "ci", models: list[str] | None = None) 
     body: dict[str, Any] = {"name": name} | ({"models": models} if models is not None else {})
     code, made = await api("POST", "keys", body=body)
     assert code == 201, made
-    return made  # type: ignore[no-any-return]
+    return made
 
 
 @on_server_loop
