@@ -82,6 +82,13 @@ def _pull(p: Parser) -> None:
     p.add_argument("spec", metavar="REPO[:QUANT or FILE]", help="e.g. unsloth/gemma-3-270m-it-GGUF (Q4_K_M by default)")
 
 
+def _keys(p: Parser) -> None:
+    p.add_argument("action", nargs="?", default="list", choices=["list", "create", "revoke"])
+    p.add_argument("arg", nargs="?", metavar="NAME|ID", help="create: the key's name; revoke: its id")
+    p.add_argument("--models", default=None, metavar="A,B", help="create: the servers it opens (default: all)")
+    p.add_argument("--var", default=None, help="create: put the key in this variable instead of printing it")
+
+
 def _chat(p: Parser) -> None:
     p.add_argument("name")
     p.add_argument("prompt", nargs="*", help="(line form) the prompt")
@@ -117,6 +124,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("unload", "unload NAME | --all", "stop a server (or all of them)", _unload),
     Command("client", "client NAME [--var V]",
             "put an openai.OpenAI client for NAME in a variable (default: client)", _client),
+    Command("keys", "keys [create NAME [--models A,B] | revoke ID]",
+            "API keys that open only the proxy (xgen/v1), e.g. for scripts outside the browser", _keys),
     Command("panel", "panel", "live panel: GPUs, servers, a load form, logs"),
     Command("chat", "%%xgen chat NAME", "the cell is the prompt; the answer streams in", _chat, cell=True),
     Command("help", "help", "this list"),
@@ -148,4 +157,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     ns = parser.parse_args(argv)
     if ns.command == "unload" and not (ns.name or ns.all):
         raise UsageError("%xgen unload needs a server NAME or --all", "`%xgen ls` lists the servers")
+    if ns.command == "keys" and ns.action != "list" and not ns.arg:
+        what = "a NAME (what uses it, e.g. ci)" if ns.action == "create" else "the key's ID (`%xgen keys` lists them)"
+        raise UsageError(f"%xgen keys {ns.action} needs {what}", "`%xgen keys -h` shows the options")
     return ns

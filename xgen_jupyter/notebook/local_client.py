@@ -64,6 +64,16 @@ class LocalClient:
     def logs(self, name: str, tail: int = 100) -> list[Message]:
         return [ln.to_dict() for ln in self.core.manager.get(name).logs.tail(tail)]
 
+    # API keys open a Jupyter server's proxy (xgen/v1): without one there is nothing for them to open.
+    def keys(self) -> list[Message]:
+        raise _no_proxy()
+
+    def create_key(self, name: str, models: list[str] | None = None) -> Message:
+        raise _no_proxy()
+
+    def revoke_key(self, key_id: str) -> Message:
+        raise _no_proxy()
+
     def follow_logs(
         self, name: str, on_line: Callable[[Message], None], stop: threading.Event, tail: int
     ) -> None:
@@ -119,3 +129,10 @@ class LocalClient:
 
     def __repr__(self) -> str:
         return "LocalClient(in this kernel)"
+
+
+def _no_proxy() -> Exception:
+    from ..core.errors import XGenError
+
+    return XGenError("API keys open the proxy of a Jupyter server (xgen/v1); this kernel runs xgen in-process, "
+                     "without one", "run the notebook in JupyterLab or Jupyter Server with xgen-jupyter")

@@ -160,6 +160,11 @@ class XGenMagics(Magics):
         self.shell.user_ns[ns.var] = api
         print(f"{ns.var} = openai.OpenAI(base_url={str(api.base_url)!r}); use model={ns.name!r}")
 
+    def cmd_keys(self, ns: argparse.Namespace, cell: str | None) -> None:
+        from .keys import run_keys
+
+        run_keys(self.client, ns, self.shell)
+
     def cmd_chat(self, ns: argparse.Namespace, cell: str | None) -> None:
         from .chat import stream_chat
 

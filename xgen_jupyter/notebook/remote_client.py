@@ -87,6 +87,16 @@ class RemoteClient:
         path = f"xgen/api/servers/{self.conn.quote(name)}/logs"
         return list(self._call("GET", path, params={"tail": str(tail)})["lines"])
 
+    def keys(self) -> list[Message]:
+        return list(self._call("GET", "xgen/api/keys")["keys"])
+
+    def create_key(self, name: str, models: list[str] | None = None) -> Message:
+        body: Message = {"name": name} if models is None else {"name": name, "models": models}
+        return dict(self._call("POST", "xgen/api/keys", json=body))
+
+    def revoke_key(self, key_id: str) -> Message:
+        return dict(self._call("DELETE", f"xgen/api/keys/{self.conn.quote(key_id)}"))
+
     def follow_logs(
         self, name: str, on_line: Callable[[Message], None], stop: threading.Event, tail: int
     ) -> None:
