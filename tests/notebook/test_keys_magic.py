@@ -22,6 +22,16 @@ from xgen_jupyter.notebook.remote_client import RemoteClient
 KEY = re.compile(r"xgen-[0-9a-f]{12}-[A-Za-z0-9_-]{43}")
 
 
+class Line:
+    """``magics.xgen("keys ...")`` runs ``%xgen keys ...`` in the shell, as a notebook cell does."""
+
+    def __init__(self, shell: InteractiveShell) -> None:
+        self.shell = shell
+
+    def xgen(self, line: str) -> None:
+        self.shell.run_line_magic("xgen", line)
+
+
 @pytest.fixture()
 def jupyter(tmp_path: Path) -> Iterator[JupyterProc]:
     j = JupyterProc(tmp_path, "keyholder", {"model_dirs": [str(tmp_path)], "shared_dir": str(tmp_path / "shared")})
@@ -30,9 +40,23 @@ def jupyter(tmp_path: Path) -> Iterator[JupyterProc]:
     j.stop()
 
 
-def test_keys_magic_through_the_jupyter_server(jupyter: JupyterProc, capsys: pytest.CaptureFixture[str]) -> None:
-    shell = InteractiveShell.instance()
-    magics = XGenMagics(shell, client=RemoteClient(Connection(jupyter.base, jupyter.token, "the test")))
+@pytest.fixture()
+def shell() -> Iterator[InteractiveShell]:
+    """The shell, with whatever %xgen it had put back afterwards (other tests load the extension)."""
+    ip = InteractiveShell.instance()
+    saved = {kind: ip.magics_manager.magics[kind].get("xgen") for kind in ("line", "cell")}
+    yield ip
+    for kind, fn in saved.items():
+        if fn is None:
+            ip.magics_manager.magics[kind].pop("xgen", None)
+        else:
+            ip.magics_manager.magics[kind]["xgen"] = fn
+
+
+def test_keys_magic_through_the_jupyter_server(jupyter: JupyterProc, shell: InteractiveShell,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    shell.register_magics(XGenMagics(shell, client=RemoteClient(Connection(jupyter.base, jupyter.token, "the test"))))
+    magics = Line(shell)
     magics.xgen("keys")
     assert "no API keys" in capsys.readouterr().out
     magics.xgen("keys create laptop --models chat,embed")
@@ -77,8 +101,9 @@ def test_keys_magic_through_the_jupyter_server(jupyter: JupyterProc, capsys: pyt
         assert secret not in log and secret not in ps
 
 
-def test_keys_need_a_jupyter_server(capsys: pytest.CaptureFixture[str]) -> None:
-    magics = XGenMagics(None, client=LocalClient.__new__(LocalClient))  # no core is started for this
+def test_keys_need_a_jupyter_server(shell: InteractiveShell, capsys: pytest.CaptureFixture[str]) -> None:
+    shell.register_magics(XGenMagics(shell, client=LocalClient.__new__(LocalClient)))  # no core is started
+    magics = Line(shell)
     magics.xgen("keys")
     err = capsys.readouterr().err
     assert "API keys open the proxy of a Jupyter server" in err and "Traceback" not in err
