@@ -38,7 +38,9 @@ def key_store(settings: dict[str, Any]) -> KeyStore:
         if registry is not None:
             db, owner = registry.db, registry.user
         else:
-            db, owner = Database(state / "api-keys", private=True), core.config.user or identity.current_user()
+            # The box service's client: the service vouches for who we are (the socket's peer), not $XGEN_USER.
+            owner = getattr(core, "hello", {}).get("user") or core.config.user or identity.current_user()
+            db = Database(state / "api-keys", private=True)
         store = settings["xgen_keys"] = KeyStore(db, owner, state)
     return store
 
