@@ -5,6 +5,7 @@ import { IState } from './model';
 import { XgenStore } from './store';
 import { BoxList } from './widgets/box';
 import { GpuPanel } from './widgets/gpus';
+import { KeysPanel } from './widgets/keys';
 import { LoadForm } from './widgets/loadform';
 import { LogView } from './widgets/logview';
 import { PullForm } from './widgets/pullform';
@@ -16,6 +17,7 @@ export class XgenSidebar extends Panel {
   readonly box: BoxList;
   readonly form: LoadForm;
   readonly pullForm: PullForm;
+  readonly keys: KeysPanel;
   readonly logs: LogView;
 
   constructor(
@@ -37,13 +39,15 @@ export class XgenSidebar extends Panel {
     this.pullForm = new PullForm(store);
     this.pullForm.onPulled = () => void this.form.refreshChoices(); // the new model in the Model list
     this.logs = new LogView(store, { tail: options.logTail });
-    for (const w of [this.gpus, this.servers, this.box, this.form, this.pullForm, this.logs]) {
+    this.keys = new KeysPanel(); // API keys for scripts outside the browser (open xgen/v1 only)
+    for (const w of [this.gpus, this.servers, this.box, this.form, this.pullForm, this.logs, this.keys]) {
       this.addWidget(w);
     }
     store.changed.connect((_, state) => this.render(state), this);
     store.selectedChanged.connect(() => this.servers.render(store.state), this);
     this.render(store.state, true);
     void this.form.refreshChoices();
+    void this.keys.refresh();
   }
 
   /** Re-render only the sections whose slice of the state changed. */
