@@ -11,7 +11,7 @@ import pytest
 
 from xgen_jupyter.core.box.apikeys import KeyNotFound, KeyStore, parse_key
 from xgen_jupyter.core.box.registry import BoxRegistry
-from xgen_jupyter.core.errors import RequestError
+from xgen_jupyter.core.errors import RequestError, XGenError
 
 
 @pytest.fixture
@@ -82,3 +82,19 @@ def test_a_row_someone_else_wrote_opens_nothing(registry: BoxRegistry, tmp_path:
     good = alice.create("mine")
     assert good.key and bob.verify(good.key) is None and alice.verify(good.key) is not None
     assert json.loads(json.dumps(alice.verify(good.key).to_dict()))["owner"] == "alice"  # type: ignore[union-attr]
+
+
+def test_store_failures_are_one_clear_error(registry: BoxRegistry, tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    with pytest.raises(XGenError, match="cannot keep the API-key secret"):
+        store(registry, blocker)
+    keys = store(registry, tmp_path / "alice")
+    con = sqlite3.connect(registry.db.path)
+    con.execute("DROP TABLE api_keys")  # a registry file from before keys, or a broken one
+    con.commit()
+    con.close()
+    with pytest.raises(XGenError, match=r"the API-key store .* failed"):
+        keys.listing()
+    with pytest.raises(XGenError, match="failed"):
+        keys.create("ci")

@@ -20,7 +20,10 @@ import json
 import os
 import re
 import secrets
+import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,9 +81,9 @@ def _digest(secret: str) -> str:
 
 def _load_secret(folder: Path) -> bytes:
     """The owner's sealing secret, made on first use (O_EXCL: two servers starting together agree)."""
-    folder.mkdir(parents=True, exist_ok=True)
     path = folder / SECRET_FILE
     try:
+        folder.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         for _ in range(50):  # the creator may not have written it yet
@@ -89,6 +92,8 @@ def _load_secret(folder: Path) -> bytes:
                 return data
             time.sleep(0.02)
         raise XGenError(f"the API-key secret {path} is damaged", "delete it (every key is then void) and retry") from None
+    except OSError as exc:
+        raise XGenError(f"cannot keep the API-key secret in {folder}: {exc}", "check c.XGen.state_dir") from None
     try:
         data = secrets.token_bytes(32)
         os.write(fd, data)
@@ -104,6 +109,15 @@ def check_models(models: Any) -> list[str] | None:
         raise RequestError("'models' must be a non-empty list of model (server) names, or left out for all models",
                            'e.g. {"name": "ci", "models": ["default"]}')
     return sorted(set(models))
+
+
+@contextmanager
+def _store_errors(db: Database) -> Iterator[None]:
+    """SQLite's failures (a lock held 30 s, a full disk) as one clear error, not a 500 with a traceback."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise XGenError(f"the API-key store {db.path} failed: {exc}", "try again; see docs/shared-box.md") from None
 
 
 class KeyStore:
@@ -125,7 +139,7 @@ class KeyStore:
         key_id, secret = secrets.token_hex(6), base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
         digest, models_text = _digest(secret), json.dumps(scope) if scope is not None else None
         now = time.time()
-        with self.db.transaction() as con:
+        with _store_errors(self.db), self.db.transaction() as con:
             (count,) = con.execute("SELECT count(*) FROM api_keys WHERE owner=?", (self.owner,)).fetchone()
             if count >= MAX_KEYS:
                 raise RequestError(f"{self.owner} already has {count} API keys", "revoke some first")
@@ -145,13 +159,13 @@ class KeyStore:
     _COLS = "id, name, models, digest, seal, created_at, last_used, requests, prompt_tokens, completion_tokens"
 
     def listing(self) -> list[KeyInfo]:
-        with self.db.connect() as con:
+        with _store_errors(self.db), self.db.connect() as con:
             rows = con.execute(f"SELECT {self._COLS} FROM api_keys WHERE owner=? ORDER BY created_at",
                                (self.owner,)).fetchall()
         return [k for k in map(self._info, rows) if k is not None]
 
     def revoke(self, key_id: str) -> KeyInfo:
-        with self.db.transaction() as con:
+        with _store_errors(self.db), self.db.transaction() as con:
             row = con.execute(f"SELECT {self._COLS} FROM api_keys WHERE owner=? AND id=?",
                               (self.owner, str(key_id))).fetchone()
             info = self._info(row) if row else None
@@ -166,7 +180,7 @@ class KeyStore:
         if parts is None:
             return None
         key_id, secret = parts
-        with self.db.connect() as con:
+        with _store_errors(self.db), self.db.connect() as con:
             row = con.execute(f"SELECT {self._COLS} FROM api_keys WHERE owner=? AND id=?",
                               (self.owner, key_id)).fetchone()
         if row is None or not hmac.compare_digest(row[3], _digest(secret)):
@@ -175,7 +189,7 @@ class KeyStore:
 
     def record(self, key_id: str, prompt_tokens: int = 0, completion_tokens: int = 0) -> None:
         """One more request through the proxy with this key (and the tokens it used, when known)."""
-        with self.db.transaction() as con:
+        with _store_errors(self.db), self.db.transaction() as con:
             con.execute("UPDATE api_keys SET requests=requests+1, prompt_tokens=prompt_tokens+?, "
                         "completion_tokens=completion_tokens+?, last_used=? WHERE owner=? AND id=?",
                         (int(prompt_tokens), int(completion_tokens), time.time(), self.owner, key_id))
