@@ -84,14 +84,16 @@ def _load_secret(folder: Path) -> bytes:
     path = folder / SECRET_FILE
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        for _ in range(50):  # the creator may not have written it yet
-            data = path.read_bytes()
-            if len(data) >= 32:
-                return data
-            time.sleep(0.02)
-        raise XGenError(f"the API-key secret {path} is damaged", "delete it (every key is then void) and retry") from None
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            for _ in range(50):  # the creator may not have written it yet
+                data = path.read_bytes()
+                if len(data) >= 32:
+                    return data
+                time.sleep(0.02)
+            raise XGenError(f"the API-key secret {path} is damaged",
+                            "delete it (every key is then void) and retry") from None
     except OSError as exc:
         raise XGenError(f"cannot keep the API-key secret in {folder}: {exc}", "check c.XGen.state_dir") from None
     try:
