@@ -54,6 +54,8 @@ class VLLMAdapter(BackendAdapter):
             cmd += ["--tensor-parallel-size", str(s.tensor_parallel_size or 1)]
             if s.gpu_memory_utilization:
                 cmd += ["--gpu-memory-utilization", f"{s.gpu_memory_utilization:g}"]
+            if s.kv_cache_memory_bytes:
+                cmd += ["--kv-cache-memory-bytes", str(s.kv_cache_memory_bytes)]
         if s.embedding:
             # vLLM 0.32 dropped --task; the pooling runner turns a *ForCausalLM into an embedder.
             cmd += ["--runner", "pooling"]

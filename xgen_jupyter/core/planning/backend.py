@@ -45,6 +45,8 @@ class EngineSettings:
     # vLLM
     tensor_parallel_size: int | None = None
     gpu_memory_utilization: float | None = None
+    #: vLLM's KV cache in bytes (``--kv-cache-memory-bytes``), sized by the planner (vllm_fit.py).
+    kv_cache_memory_bytes: int | None = None
     max_model_len: int | None = None
     dtype: str | None = None
 

@@ -8,7 +8,7 @@ from typing import Any
 from ..errors import RequestError
 from ..hardware.types import GPUInfo
 from ..units import gib
-from . import memory, placement, split
+from . import memory, placement, split, vllm_fit
 from .choice import choose_backend
 from .context import PlanInputs, RuleCtx
 from .plan import EngineSettings, LaunchPlan, MemoryEstimate, Reason
@@ -300,13 +300,20 @@ def plan(inp: PlanInputs) -> LaunchPlan:
                 "warning",
             )
         )
-    if not traits.memory_fit:
+    if not traits.memory_fit:  # the engine sizes itself (vLLM): its context and its share of each GPU
         values.setdefault("max_model_len", values["n_ctx"])
         if device != "cpu":
-            values.setdefault("gpu_memory_utilization", traits.gpu_memory_share)
             values.setdefault("tensor_parallel_size", 1)
     wanted_ctx = values["n_ctx"]
-    estimate, fit_reasons = _fit(inp, ctx, values, user) if traits.memory_fit else (None, [])
+    if traits.memory_fit:
+        estimate, fit_reasons = _fit(inp, ctx, values, user)
+    elif device != "cpu" and ctx.gpu is not None and values["tensor_parallel_size"] == 1:
+        # Sized from an estimate (vllm_fit.py), not a share of the card.
+        estimate, fit_reasons = vllm_fit.fit(inp.facts, values, ctx.gpu, placement.margin_of(inp), install.flags)
+    else:
+        if device != "cpu":
+            values.setdefault("gpu_memory_utilization", traits.gpu_memory_share)
+        estimate, fit_reasons = None, []
     reasons += fit_reasons
     multi = _plan_split(inp, ctx, values, user, estimate, wanted_ctx) if estimate is not None else None
     if multi is not None:
