@@ -90,14 +90,14 @@ def adapter_class(r: BackendRow) -> type[BackendAdapter]:
 # llama-server's CPU build is faster than llama-cpp-python. Hugging Face folders need vLLM.
 register("llama-server-vulkan", LlamaServerAdapter, device="vulkan",
          order={"amd-rdna": 0, "amd-cdna": 1, "nvidia": 1, "vulkan": 0},
-         install_hint="run `xgen engines install llama-server-vulkan`")  # fmt: skip
+         install_hint="run `xgen builds install llama-server-vulkan`")  # fmt: skip
 register("llama-server-rocm", LlamaServerAdapter, device="rocm", order={"amd-rdna": 1, "amd-cdna": 0},
          install_hint="put a ROCm build of llama-server on PATH as llama-server-rocm")  # fmt: skip
 register("llama-server-cuda", LlamaServerAdapter, device="cuda", order={"nvidia": 0},
-         install_hint="run `xgen engines install llama-server-cuda` on a machine with the CUDA toolkit")  # fmt: skip
+         install_hint="run `xgen builds install llama-server-cuda` on a machine with the CUDA toolkit")  # fmt: skip
 register("llama-server-cpu", LlamaServerAdapter, device="cpu",
          order={"amd-rdna": 2, "amd-cdna": 2, "nvidia": 2, "vulkan": 1, "cpu": 0},
-         install_hint="run `xgen engines install llama-server-cpu`")  # fmt: skip
+         install_hint="run `xgen builds install llama-server-cpu`")  # fmt: skip
 register("vllm-cuda", VLLMAdapter, device="cuda", order={"nvidia": 0}, install_hint="pip install vllm")
 register("vllm-rocm", VLLMAdapter, device="rocm", order={"amd-rdna": 0, "amd-cdna": 0},
          install_hint="install vLLM for ROCm")  # fmt: skip
