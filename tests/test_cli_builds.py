@@ -27,3 +27,12 @@ def test_installing_an_unknown_backend_is_one_clear_error(capsys: pytest.Capture
     assert cli.main(["builds", "install", "llama-server-nope"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("xgen: error:") and "llama-server-nope" in err and "Traceback" not in err
+
+
+def test_messages_name_the_builds_verb() -> None:
+    """Hints and help say `xgen builds install` (an engine is a server's process, not a build)."""
+    from pathlib import Path
+
+    root = Path(cli.__file__).parent
+    stale = [str(p.relative_to(root)) for p in root.rglob("*.py") if "xgen engines install" in p.read_text()]
+    assert stale == []
