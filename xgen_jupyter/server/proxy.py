@@ -178,6 +178,9 @@ class CompletionsProxyHandler(ProxyBase):
         t0 = time.monotonic()
         server.touch()  # the core's idle unload (and eviction's LRU) counts from here
         try:
+            if server.endpoint is None:  # it went away while this request waited for its slot
+                raise OpenAIError(503, f"The model {model!r} went away while the request waited (state: "
+                                       f"{server.state}).", "server_error", "engine_gone")
             await self.forward(server, model)
         finally:
             server.touch()
