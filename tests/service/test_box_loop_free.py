@@ -20,9 +20,12 @@ pytestmark = pytest.mark.engine
 SLOW_CALLS = 8  # more than the IOLoop's default thread pool has on a 2-core box (6)
 
 
-def timed(j: JupyterProc, path: str) -> tuple[float, httpx.Response]:
+def timed(j: JupyterProc, path: str, model: str | None = None) -> tuple[float, httpx.Response]:
+    """GET ``path``, or POST a chat request for ``model`` to it (the proxy)."""
     t = time.monotonic()
-    r = httpx.get(f"{j.base}/{path}", headers=j.headers, timeout=120, trust_env=False)
+    body = {"model": model, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4}
+    r = httpx.request("POST" if model else "GET", f"{j.base}/{path}", headers=j.headers, timeout=120,
+                      trust_env=False, **({"json": body} if model else {}))
     return time.monotonic() - t, r
 
 
@@ -47,12 +50,15 @@ def test_service_down_keeps_the_ioloop_free_and_says_so(box_factory, box_root, s
         check_notebook_side(j, where, capsys)
 
         box.kill()  # the socket file stays: every connect is refused until the service is back
-        with ThreadPoolExecutor(SLOW_CALLS + 1) as pool:
+        with ThreadPoolExecutor(SLOW_CALLS + 4) as pool:
             slow = [pool.submit(timed, j, "xgen/api/servers") for _ in range(SLOW_CALLS)]
+            # The proxy too: a name of ours, a name someone shared, the model list.
+            proxied = [pool.submit(timed, j, "xgen/v1/chat/completions", m) for m in ("chat", "bob/chat")]
+            proxied.append(pool.submit(timed, j, "xgen/v1/models"))
             ws_error = pool.submit(hello, j)
             probes: list[float] = []
             time.sleep(0.5)  # the slow calls are waiting for the service now
-            while not all(f.done() for f in slow):
+            while not all(f.done() for f in slow + proxied):
                 for path in ("api/status", "xgen/api/pulls"):  # neither needs the service
                     took, r = timed(j, path)
                     assert r.status_code == 200, r.text
@@ -70,6 +76,10 @@ def test_service_down_keeps_the_ioloop_free_and_says_so(box_factory, box_root, s
         # Blocking the loop, each probe would wait for a whole retry window (5 s) or several.
         assert quickest_wait >= 4.0 and len(probes) >= 10
         assert slowest_probe < quickest_wait / 4, (probes, waited)
+        for f in proxied:
+            took, r = f.result()
+            assert r.status_code == 503 and str(box.socket) in r.json()["error"]["message"], r.text
+            assert took >= 4.0 and slowest_probe < took / 4
         msg = ws_error.result()  # the events websocket says why instead of hanging or closing mute
         assert msg["kind"] == "error" and msg["error"] == "ServiceUnavailable" and str(box.socket) in msg["message"]
 

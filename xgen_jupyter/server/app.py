@@ -9,7 +9,7 @@ import httpx
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Dict, Float, Int, List, Unicode, default
 
-from ..boxd.remote import core_for
+from ..boxd.remote import core_for, where
 from ..core.box.db import default_shared_dir
 from ..core.config import CoreConfig, default_engines_dir, default_state_dir
 from ..core.errors import XGenError
@@ -55,6 +55,11 @@ class XGen(ExtensionApp):
         config=True)
     janitor_interval = Float(5.0, help="Seconds between idle-unload checks and reclaiming registry entries of "
                              "dead Jupyter servers.").tag(config=True)
+    presets = Dict(help="Named presets, loadable by name on first request through xgen/v1: {'chat': {'model': "
+                   "'default', 'n_ctx': 8192, 'n_parallel': 2}}. <shared_dir>/presets.json adds to them (and wins "
+                   "on a clash).").tag(config=True)
+    queue_limit = Int(64, help="Most requests waiting for one server's slots in the proxy's fair queue; more "
+                      "are answered 429 with Retry-After.").tag(config=True)
     default_n_ctx = Int(4096, help="Context length when the request gives none (shrunk to fit memory).").tag(
         config=True)
     idle_ttl = Float(0.0, help="Unload a ready server after this many seconds without a request through "
@@ -141,7 +146,10 @@ class XGen(ExtensionApp):
 
     async def stop_extension(self) -> None:
         """Jupyter is shutting down: no engine may outlive it."""
-        self.log.info("xgen: stopping %d engine(s)", len(self.core.manager.servers()))
+        if isinstance(self.core, XGenCore):
+            self.log.info("xgen: stopping %d engine(s)", len(self.core.manager.servers()))
+        else:  # no call to the service (it may be down): its engines outlive this Jupyter server
+            self.log.info("xgen: models run in the %s: they keep running", where(self.core))
         await asyncio.to_thread(self.core.shutdown)
         await self.http.aclose()
 

@@ -122,9 +122,10 @@ class ModelsProxyHandler(ProxyBase):
     async def get(self, name: str | None = None) -> None:
         if name:
             self.check_key_model(name)
-            self.finish(json.dumps(self.entry(self.ready_server(name))))
+            self.finish(json.dumps(self.entry(await self.lookup(self.ready_server, name))))
             return
-        ready = [self.entry(s) for s in self.core.manager.servers() if s.state == "ready" and self.key_allows(s.name)]
+        servers = await self.lookup(self.core.manager.servers)  # the box service's: off the IOLoop
+        ready = [self.entry(s) for s in servers if s.state == "ready" and self.key_allows(s.name)]
         self.finish(json.dumps({"object": "list", "data": ready}))
 
 
@@ -156,7 +157,7 @@ class CompletionsProxyHandler(ProxyBase):
         sched = scheduler(self.settings)
         if "/" in model:  # owner/name: a server another user shared with us, unless a catalog name
             try:
-                await self.forward(self.shared_server(model), model)
+                await self.forward(await self.lookup(self.shared_server, model), model)
                 return
             except OpenAIError as exc:
                 if exc.status != 404 or await asyncio.to_thread(sched.catalog.request_for, model) is None:
@@ -178,9 +179,6 @@ class CompletionsProxyHandler(ProxyBase):
         t0 = time.monotonic()
         server.touch()  # the core's idle unload (and eviction's LRU) counts from here
         try:
-            if server.endpoint is None:  # it went away while this request waited for its slot
-                raise OpenAIError(503, f"The model {model!r} went away while the request waited (state: "
-                                       f"{server.state}).", "server_error", "engine_gone")
             await self.forward(server, model)
         finally:
             server.touch()
@@ -192,8 +190,10 @@ class CompletionsProxyHandler(ProxyBase):
         super().on_connection_close()
 
     async def forward(self, server: ManagedServer | SharedEngine, model: str) -> None:
+        # The box service's key is asked for per request (never kept): an unshare holds from the next one.
+        key = await self.lookup(getattr, server, "api_key")
         headers = {
-            "Authorization": f"Bearer {server.api_key}",  # the client's credentials and cookies stay here
+            "Authorization": f"Bearer {key}",  # the client's credentials and cookies stay here
             "Content-Type": self.request.headers.get("Content-Type", "application/json"),
             "Accept": self.request.headers.get("Accept", "*/*"),
             "Accept-Encoding": "identity",  # compressed SSE would be buffered by someone

@@ -9,6 +9,7 @@ length of a request. Runs on one asyncio loop; loads and waits go to threads.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -76,15 +77,23 @@ class Scheduler:
         except ServerNotFound:
             return None
 
+    async def _lookup(self, fn: Any, *args: Any) -> Any:
+        """Inline in-process (a lock); the box service's client (boxd/remote.py) makes a socket call
+        that waits while the service restarts, so on that client's pool, off the IOLoop."""
+        pool = getattr(self.core, "pool", None)
+        if pool is None:
+            return fn(*args)
+        return await asyncio.get_running_loop().run_in_executor(pool, functools.partial(fn, *args))
+
     async def server_for(self, model: str, user: str) -> Any:
         """The ready server ``model`` names, loading it first when it is a catalog name."""
         self._loop = asyncio.get_running_loop()
-        server = self._find(model)
+        server = await self._lookup(self._find, model)
         if server is not None and server.state == "ready":
             return server
         request = await asyncio.to_thread(self.catalog.request_for, model)
         if request is None and server is None:
-            names = [s.name for s in self.core.manager.servers()]
+            names = [s.name for s in await self._lookup(self.core.manager.servers)]
             raise UnknownModel(model, await asyncio.to_thread(self.catalog.close_names, model, names))
         if request is None:  # loaded by hand under a name of its own: wait while it loads, never reload
             if server.state in GONE:
