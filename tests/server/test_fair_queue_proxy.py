@@ -100,7 +100,7 @@ async def test_light_users_wait_their_turn_not_behind_a_burst(base: str) -> None
 @on_server_loop
 async def test_queue_limit_429_disconnect_dequeues_and_engine_kill_fails_waiters(base: str,
                                                                                  jp_serverapp: Any) -> None:
-    jp_serverapp.web_app.settings["xgen_queue_limit"] = 3
+    jp_serverapp.web_app.settings["xgen_core"].config.queue_limit = 3  # read when the first request comes
     async with httpx.AsyncClient(timeout=300, trust_env=False) as http:
         server = await one_slot(http, base)
         long = asyncio.ensure_future(ask(http, base, "alice", chat("one", 400)))

@@ -17,6 +17,17 @@ pytestmark = pytest.mark.engine
 
 
 @pytest.fixture
+def jp_server_config(jp_server_config: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
+    jp_server_config["XGen"]["presets"] = {"small": {"model": "default", "n_ctx": 512, "n_parallel": 1}}
+    shared = tmp_path / "xgen-shared"
+    shared.mkdir(exist_ok=True)
+    # The administrator's file: one good preset, one with an error (reported; the others still served).
+    (shared / "presets.json").write_text(json.dumps({"tiny": {"model": "default", "n_ctx": 256},
+                                                     "typo": {"model": "default", "n_ctx": "big"}}))
+    return jp_server_config
+
+
+@pytest.fixture
 def client(jp_serverapp: Any, jp_http_port: int, jp_base_url: str) -> openai.AsyncOpenAI:
     return openai.AsyncOpenAI(base_url=f"http://127.0.0.1:{jp_http_port}{jp_base_url}xgen/v1",
                               api_key=jp_serverapp.identity_provider.token, max_retries=0, timeout=120)
@@ -73,3 +84,16 @@ async def test_a_failed_load_answers_with_the_classified_cause(model_dir: Path, 
     code, body = await api("GET", "servers", "unknown_arch")
     assert code == 200 and body["state"] == "failed", body
     assert json.dumps(err).find(body["error"]["summary"]) >= 0
+
+
+@on_server_loop
+async def test_presets_load_by_name_and_a_bad_one_says_why(client: openai.AsyncOpenAI, api: Any) -> None:
+    assert await first_token(client, "small")
+    assert await first_token(client, "tiny")
+    code, small = await api("GET", "servers", "small")
+    assert code == 200 and small["plan"]["settings"]["n_ctx"] == 512 and small["plan"]["settings"]["n_parallel"] == 1
+    assert (await api("GET", "servers", "tiny"))[1]["plan"]["settings"]["n_ctx"] == 256
+    with pytest.raises(openai.NotFoundError) as info:
+        await client.chat.completions.create(model="typo", messages=[{"role": "user", "content": "x"}])
+    err = info.value.body
+    assert isinstance(err, dict) and "presets.json: preset 'typo'" in err["message"] and "n_ctx" in err["message"]

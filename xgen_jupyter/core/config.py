@@ -67,6 +67,12 @@ class CoreConfig:
     restart_backoff_cap: float = 30.0
     #: Seconds between idle checks and reclaiming entries of dead Jupyter servers.
     janitor_interval: float = 5.0
+    # -- one endpoint for every model (core/scheduler) -------------------------------------
+    #: Named presets, loadable by name on first request: {"chat": {"model": "default", "n_ctx": 8192}}
+    #: (an administrator's <shared_dir>/presets.json adds to them and wins on a clash).
+    presets: dict[str, Any] = field(default_factory=dict)
+    #: Most requests waiting for one server's slots; more are answered 429 with Retry-After.
+    queue_limit: int = 64
     # -- scale-out (core/cluster, docs/scale-out.md) ---------------------------------------
     #: Ray cluster whose nodes run the engines: "ray://head:10001" (Ray Client), "head:6379" or
     #: "auto" (this machine is a node); None: engines run on this box, as without Ray.

@@ -15,7 +15,7 @@ from ..core.scheduler.router import LoadFailed, NotReady, Scheduler, UnknownMode
 def presets_of(core: Any) -> tuple[dict[str, dict[str, Any]], list[str]]:
     cfg = core.config
     shared = cfg.shared_dir
-    return read_presets(getattr(cfg, "presets", {}) or {}, Path(shared) if shared else None, core.request)
+    return read_presets(cfg.presets, Path(shared) if shared else None, core.request)
 
 
 def scheduler(settings: dict[str, Any]) -> Scheduler:
@@ -24,7 +24,7 @@ def scheduler(settings: dict[str, Any]) -> Scheduler:
     if sched is None:
         core = settings["xgen_core"]
         catalog = Catalog(core.models, lambda: presets_of(core))
-        sched = settings["xgen_scheduler"] = Scheduler(core, catalog, int(settings.get("xgen_queue_limit", 64)))
+        sched = settings["xgen_scheduler"] = Scheduler(core, catalog, core.config.queue_limit)
     return sched
 
 

@@ -31,10 +31,10 @@ GONE = frozenset({*FINAL, "stopping"})
 class UnknownModel(XGenError):
     status = 404
 
-    def __init__(self, model: str, close: list[str]) -> None:
+    def __init__(self, model: str, close: list[str], problem: str = "") -> None:
         hint = f"did you mean {', '.join(repr(c) for c in close)}?" if close else "GET xgen/v1/models lists them"
-        super().__init__(f"The model {model!r} does not exist: it is neither a loaded server nor a catalog name",
-                         hint)
+        what = f"its preset cannot be served: {problem}" if problem else "it is neither a loaded server nor a catalog name"
+        super().__init__(f"The model {model!r} does not exist: {what}", hint)
         self.close = close
 
 
@@ -93,6 +93,10 @@ class Scheduler:
             return server
         request = await asyncio.to_thread(self.catalog.request_for, model)
         if request is None and server is None:
+            problems = await asyncio.to_thread(self.catalog.problems)
+            broken = [p for p in problems if f"preset {model!r}" in p or "no preset of this" in p]
+            if broken:  # an administrator's preset with an error: say which and why, not just "unknown"
+                raise UnknownModel(model, [], "; ".join(broken))
             names = [s.name for s in await self._lookup(self.core.manager.servers)]
             raise UnknownModel(model, await asyncio.to_thread(self.catalog.close_names, model, names))
         if request is None:  # loaded by hand under a name of its own: wait while it loads, never reload
