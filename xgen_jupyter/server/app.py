@@ -60,11 +60,6 @@ class XGen(ExtensionApp):
                    "on a clash).").tag(config=True)
     queue_limit = Int(64, help="Most requests waiting for one server's slots in the proxy's fair queue; more "
                       "are answered 429 with Retry-After.").tag(config=True)
-    presets = Dict(help="Named presets, loadable by name on first request through xgen/v1: {'chat': {'model': "
-                   "'default', 'n_ctx': 8192, 'n_parallel': 2}}. <shared_dir>/presets.json adds to them (and wins "
-                   "on a clash).").tag(config=True)
-    queue_limit = Int(64, help="Most requests waiting for one server's slots in the proxy's fair queue; more "
-                      "are answered 429 with Retry-After.").tag(config=True)
     default_n_ctx = Int(4096, help="Context length when the request gives none (shrunk to fit memory).").tag(
         config=True)
     idle_ttl = Float(0.0, help="Unload a ready server after this many seconds without a request through "
