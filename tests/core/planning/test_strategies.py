@@ -105,3 +105,22 @@ def test_partial_block_needs_three_equal_expert_tensors(moe):
     assert not experts.can_split_block(merged)
     assert experts.override_pattern(2, 1, full_blocks=False) == r"blk\.2\.ffn_down_exps=CPU"
     assert experts.override_pattern(0, 0) == ""
+
+
+def test_two_tight_cards_split_a_moe_instead_of_moving_experts(moe):
+    """Neither card holds every expert, both together do: a layer split, no expert offload."""
+    from tests.core.planning.moe_helpers import CPU, h200, installs
+    from xgen_jupyter.core.hardware.types import HardwareReport
+    from xgen_jupyter.core.planning.context import PlanInputs
+    from xgen_jupyter.core.planning.planner import plan
+    from xgen_jupyter.core.planning.request import parse_request
+
+    free = free_for(full_gpu(moe) - 3 * moe.layer_expert_bytes[0])
+    cards = (h200(free), replace(h200(free), index=1))
+    req = parse_request({"model": moe.path, "n_ctx": 4096, "n_parallel": 1, "mlock": False})
+    p = plan(PlanInputs(HardwareReport("t", cards, CPU), moe, req, installs(), "m"))
+    assert p.settings.split_mode == "layer" and p.gpus == (0, 1)
+    assert p.settings.n_cpu_moe is None and p.settings.override_tensor is None and "--n-cpu-moe" not in p.argv
+    assert "placement" not in {r.rule for r in p.reasons}
+    one = plan(PlanInputs(HardwareReport("t", cards[:1], CPU), moe, req, installs(), "m"))
+    assert one.settings.n_cpu_moe  # on one card alone the experts go to the CPU
