@@ -81,7 +81,7 @@ def fit(
         what += f", {c.partial} of block {c.n_cpu_moe}'s 3 expert tensors on the CPU (-ot)"
     why = (
         f"{gib(planned)} planned on {gpu.name} of {gib(free)} free, keeping a "
-        f"{gib(margin)} margin ({margin_of(inp).describe()})"
+        f"{gib(margin)} margin ({margin_of(inp).describe()}); predicted {c.speed.text()}"
     )
     reasons = [Reason("memory-fit", what, why)]
     reasons += [Reason("memory-fit", "adjusted", n, "warning") for n in choice.notes]
