@@ -43,9 +43,16 @@ async def first_token(client: openai.AsyncOpenAI, model: str) -> str:
     return text
 
 
+def listed(models: Any) -> dict[str, Any]:
+    return {m.id: (m.model_extra["loaded"], m.model_extra.get("catalog")) for m in models.data}
+
+
 @on_server_loop
 async def test_concurrent_first_requests_share_one_load(api: Any, client: openai.AsyncOpenAI) -> None:
     assert (await api("GET", "servers"))[1]["servers"] == []
+    # The catalog: default, the presets (c.XGen.presets and the file's good one), none loaded.
+    assert listed(await client.models.list()) == {"default": (False, "default"), "small": (False, "preset"),
+                                                  "tiny": (False, "preset")}
     texts = await asyncio.gather(*(first_token(client, "default") for _ in range(3)))
     assert all(t for t in texts), texts  # each streaming client got its tokens once the engine was ready
     code, body = await api("GET", "servers")
@@ -53,6 +60,7 @@ async def test_concurrent_first_requests_share_one_load(api: Any, client: openai
     assert code == 200
     assert [(s["name"], s["state"]) for s in servers] == [("default", "ready")]
     assert len(servers[0]["attempts"]) == 1  # one load, shared by the three requests
+    assert listed(await client.models.list())["default"] == (True, None)
     # Now warm: a plain (not streamed) request goes straight through.
     reply = await client.chat.completions.create(model="default", messages=[{"role": "user", "content": "Hi"}],
                                                  max_tokens=2)

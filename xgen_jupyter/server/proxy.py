@@ -21,7 +21,7 @@ from ..core.errors import ServerNotFound, XGenError
 from ..core.process.server import ManagedServer
 from ..core.scheduler.fairqueue import QueueClosed, QueueFull
 from .keyauth import KeyAuthHandler
-from .scheduling import as_openai, scheduler, user_of
+from .scheduling import as_openai, catalog_models, scheduler, user_of
 
 ROUTES = ("chat/completions", "completions", "embeddings")
 # Headers that describe one hop, the engine itself, or its credentials: never passed on.
@@ -125,7 +125,9 @@ class ModelsProxyHandler(ProxyBase):
             self.finish(json.dumps(self.entry(await self.lookup(self.ready_server, name))))
             return
         servers = await self.lookup(self.core.manager.servers)  # the box service's: off the IOLoop
-        ready = [self.entry(s) for s in servers if s.state == "ready" and self.key_allows(s.name)]
+        ready = [{**self.entry(s), "loaded": True} for s in servers if s.state == "ready" and self.key_allows(s.name)]
+        # Then every catalog name not loaded: a request for one loads it (core/scheduler).
+        ready += await catalog_models(self.settings, {e["id"] for e in ready}, self.key_allows)
         self.finish(json.dumps({"object": "list", "data": ready}))
 
 
@@ -179,6 +181,9 @@ class CompletionsProxyHandler(ProxyBase):
         t0 = time.monotonic()
         server.touch()  # the core's idle unload (and eviction's LRU) counts from here
         try:
+            if server.endpoint is None:  # it went away while this request waited for its slot
+                raise OpenAIError(503, f"The model {model!r} went away while the request waited (state: "
+                                       f"{server.state}).", "server_error", "engine_gone")
             await self.forward(server, model)
         finally:
             server.touch()

@@ -3,10 +3,12 @@ and scheduler errors in OpenAI's shape."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
 from ..core.errors import XGenError
+from ..core.process.manager import name_for
 from ..core.scheduler.catalog import Catalog, read_presets
 from ..core.scheduler.fairqueue import QueueClosed, QueueFull
 from ..core.scheduler.router import LoadFailed, NotReady, Scheduler, UnknownModel
@@ -55,3 +57,20 @@ def as_openai(exc: Exception, model: str, error_cls: type[Any]) -> Any:
     status = exc.status if 400 <= exc.status < 600 else 400
     return error_cls(status, f"Loading {model!r} was refused: {exc}",
                      "server_error" if status >= 500 else "invalid_request_error", type(exc).__name__)
+
+
+async def catalog_models(settings: dict[str, Any], loaded: set[str], allows: Any) -> list[dict[str, Any]]:
+    """OpenAI model entries for the catalog names not loaded (``loaded``: the ready servers' names)."""
+    sched = scheduler(settings)
+    entries = await asyncio.to_thread(sched.catalog.entries)
+    out = []
+    for name, entry in sorted(entries.items()):
+        try:
+            server = name_for(sched.core.request(entry["request"]))
+        except XGenError:
+            continue
+        if name in loaded or server in loaded or not allows(name):
+            continue
+        out.append({"id": name, "object": "model", "created": 0, "owned_by": "xgen", "loaded": False,
+                    "catalog": entry["kind"], "size": entry["size"]})
+    return out
