@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.server.conftest import on_server_loop
+from tests.server.conftest import next_json, on_server_loop
 from tests.server.users_idp import TestUsers
 
 pytestmark = pytest.mark.engine
@@ -68,10 +68,11 @@ async def until(pred: Any, timeout: float = 60.0) -> None:
 
 
 @on_server_loop
-async def test_light_users_wait_their_turn_not_behind_a_burst(base: str) -> None:
+async def test_light_users_wait_their_turn_not_behind_a_burst(base: str, jp_ws_fetch: Any) -> None:
     tokens = 6
     async with httpx.AsyncClient(timeout=300, trust_env=False) as http:
         await one_slot(http, base)
+        ws = await jp_ws_fetch("xgen", "api", "events", params={"interval": "0"})
         await ask(http, base, "bob", chat("one", tokens))  # warm the engine's caches
 
         async def light() -> list[float]:
@@ -88,6 +89,10 @@ async def test_light_users_wait_their_turn_not_behind_a_burst(base: str) -> None
         await until(queued)
         snap = await queue_of(http, base)
         assert snap["slots"] == 1 and snap["in_flight"] == 1 and snap["positions"]["alice"][0] == 1, snap
+        while (msg := await next_json(ws))["kind"] != "queue" or msg["data"]["queued"] < 15:
+            pass  # the events socket shows the queue as it changes
+        assert msg["server"] == "one" and len(msg["data"]["positions"]["alice"]) == msg["data"]["queued"]
+        ws.close()
         busy = statistics.median(await light())
         heavy = await asyncio.gather(*burst)
         # Every request got an answer (or an explicit 429): none lost, none hung.

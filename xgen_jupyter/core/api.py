@@ -29,7 +29,7 @@ __all__ = ["ACTIVE", "FINAL", "STATES", "STREAMED_EVENTS", "error_class", "gpus_
 Message = dict[str, Any]
 
 #: Manager events the events websocket passes on (the others are the manager's own business).
-STREAMED_EVENTS = frozenset({"state", "progress"})
+STREAMED_EVENTS = frozenset({"state", "progress", "queue"})
 
 
 def plan_from_dict(d: Message) -> LaunchPlan:
