@@ -20,7 +20,7 @@ import time
 from typing import Any
 
 from .errors import error_class
-from .planning.plan import EngineSettings, LaunchPlan, MemoryEstimate, Reason
+from .planning.plan import EngineSettings, LaunchPlan, MemoryEstimate, Prediction, Reason
 from .process.states import ACTIVE, FINAL, STATES
 
 __all__ = ["ACTIVE", "FINAL", "STATES", "STREAMED_EVENTS", "error_class", "gpus_message", "hello_message",
@@ -43,6 +43,7 @@ def plan_from_dict(d: Message) -> LaunchPlan:
         reasons=tuple(Reason(**r) for r in d.get("reasons", [])),
         memory=_memory(d["memory"]) if d.get("memory") else None,
         fallbacks=tuple(d.get("fallbacks") or ()), gpus=tuple(d.get("gpus") or ()),
+        prediction=Prediction.from_dict(d["prediction"]) if d.get("prediction") else None,
     )  # fmt: skip
 
 

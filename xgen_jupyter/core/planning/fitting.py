@@ -9,9 +9,9 @@ from typing import Any
 from ..errors import RequestError
 from ..hardware.types import GPUInfo
 from ..units import gib
-from . import memory, placement, split
+from . import costmodel, memory, placement, split
 from .context import PlanInputs, RuleCtx
-from .plan import MemoryEstimate, Reason
+from .plan import MemoryEstimate, Prediction, Reason
 
 MIN_CTX = 2048
 
@@ -42,7 +42,7 @@ def _budget(inp: PlanInputs, gpu: GPUInfo) -> tuple[int, int]:
 
 def fit_single(
     inp: PlanInputs, ctx: RuleCtx, values: dict[str, Any], user: dict[str, Any]
-) -> tuple[MemoryEstimate, list[Reason]]:
+) -> tuple[MemoryEstimate, list[Reason], Prediction | None]:
     facts, gpu = inp.facts, ctx.gpu
     kw = _single_kw(ctx, values)
     if (
@@ -58,7 +58,11 @@ def fit_single(
         # A CPU-type Vulkan device (lavapipe) has no memory of its own to fit: all layers go to it.
         ngl = values.get("n_gpu_layers", 0) if gpu or ctx.device == "vulkan" else 0
         values["n_gpu_layers"] = ngl
-        return memory.estimate(facts, n_ctx=values["n_ctx"], n_gpu_layers=ngl, **kw), []
+        est = memory.estimate(facts, n_ctx=values["n_ctx"], n_gpu_layers=ngl, **kw)
+        if gpu is not None or ctx.device != "cpu":
+            return est, [], None  # pinned layers on a GPU: the cost model is not asked
+        speed = costmodel.predict(facts, costmodel.Placement(0), n_ctx=values["n_ctx"], gpu=None, host_bandwidth=inp.host_bandwidth)
+        return est, [], Prediction(speed.decode_tps, speed.prompt_tps, "cpu")
     # The fastest placement that fits (expert offload for a MoE on a tight card): placement.py.
     return placement.fit(inp, ctx, values, user, kw)
 

@@ -10,7 +10,7 @@ from ..units import gib
 from . import calibration, experts, strategies
 from .context import PlanInputs, RuleCtx
 from .margin import Margin
-from .plan import MemoryEstimate, Reason
+from .plan import MemoryEstimate, Prediction, Reason
 
 
 def margin_of(inp: PlanInputs) -> Margin:
@@ -47,7 +47,7 @@ def build_id(ctx: RuleCtx) -> str:
 
 def fit(
     inp: PlanInputs, ctx: RuleCtx, values: dict[str, Any], user: dict[str, Any], kw: dict[str, Any]
-) -> tuple[MemoryEstimate, list[Reason]]:
+) -> tuple[MemoryEstimate, list[Reason], Prediction]:
     """Fit ``values`` to the first card of ``ctx``: sets n_gpu_layers, n_ctx and, for a mixture of
     experts on a tight card, n_cpu_moe or override_tensor."""
     facts, gpu = inp.facts, ctx.gpu
@@ -97,7 +97,12 @@ def fit(
     if facts.is_moe and choice.experts_unavailable and c.strategy != "all-gpu":
         reasons.append(Reason("placement", "no expert offload", choice.experts_unavailable + "; whole layers "
                               "move to the CPU instead (slower for a mixture of experts)", "warning"))  # fmt: skip
-    return c.estimate, reasons
+    return c.estimate, reasons, prediction_of(c, choice.runner_up)
+
+
+def prediction_of(c: strategies.Candidate, runner: strategies.Candidate | None = None) -> Prediction:
+    up = prediction_of(runner) if runner is not None else None
+    return Prediction(c.speed.decode_tps, c.speed.prompt_tps, c.strategy, c.flags(), up)
 
 
 def _placement_reason(

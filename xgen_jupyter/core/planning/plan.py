@@ -52,6 +52,29 @@ class MemoryEstimate:
 
 
 @dataclass(frozen=True)
+class Prediction:
+    """The cost model's tokens/s for the chosen placement (and the runner-up it beat), so UIs
+    can show them without parsing a reason's text."""
+
+    decode_tps: float
+    prompt_tps: float
+    strategy: str  # all-gpu | experts | layers | cpu
+    flags: str = ""
+    runner_up: Prediction | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Prediction:
+        up = d.get("runner_up")
+        return cls(
+            decode_tps=float(d["decode_tps"]), prompt_tps=float(d["prompt_tps"]), strategy=str(d["strategy"]),
+            flags=str(d.get("flags") or ""), runner_up=cls.from_dict(up) if up else None,
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
 class LaunchPlan:
     """A pure description of a launch; ``argv`` omits host, port and API key,
     which the process manager adds when it starts the engine."""
@@ -69,6 +92,8 @@ class LaunchPlan:
     fallbacks: tuple[str, ...] = ()
     #: GPU indices the engine may use (empty on CPU plans).
     gpus: tuple[int, ...] = field(default=())
+    #: Predicted tokens/s of this placement (None where the planner has no cost model for it).
+    prediction: Prediction | None = None
 
     @property
     def warnings(self) -> list[Reason]:
@@ -87,4 +112,5 @@ class LaunchPlan:
             "memory": self.memory.to_dict() if self.memory else None,
             "fallbacks": list(self.fallbacks),
             "gpus": list(self.gpus),
+            "prediction": self.prediction.to_dict() if self.prediction else None,
         }

@@ -9,7 +9,7 @@ from ..hardware.types import GPUInfo
 from . import fitting, placement, vllm_fit
 from .choice import choose_backend
 from .context import PlanInputs, RuleCtx
-from .plan import EngineSettings, LaunchPlan, Reason
+from .plan import EngineSettings, LaunchPlan, Prediction, Reason
 from .rules import RULES
 
 _SETTING_FIELDS = {f.name for f in fields(EngineSettings)}
@@ -121,8 +121,9 @@ def plan(inp: PlanInputs) -> LaunchPlan:
         if device != "cpu":
             values.setdefault("tensor_parallel_size", 1)
     wanted_ctx = values["n_ctx"]
+    prediction: Prediction | None = None
     if traits.memory_fit:
-        estimate, fit_reasons = fitting.fit_single(inp, ctx, values, user)
+        estimate, fit_reasons, prediction = fitting.fit_single(inp, ctx, values, user)
     elif device != "cpu" and ctx.gpu is not None and values["tensor_parallel_size"] == 1:
         # Sized from an estimate (vllm_fit.py), not a share of the card.
         estimate, fit_reasons = vllm_fit.fit(inp.facts, values, ctx.gpu, placement.margin_of(inp), install.flags)
@@ -134,6 +135,7 @@ def plan(inp: PlanInputs) -> LaunchPlan:
     multi = fitting.plan_split(inp, ctx, values, user, estimate, wanted_ctx) if estimate is not None else None
     if multi is not None:
         estimate, split_reasons, gpus = multi
+        prediction = None  # the split's reasons carry its own prediction (text only for now)
         # The single-card fit's notes no longer hold: the split has its own.
         reasons = [r for r in reasons if r.rule not in ("memory-fit", "placement", "calibration")] + split_reasons
     elif traits.memory_fit and gpus and values["n_gpu_layers"] > 0:
@@ -147,5 +149,5 @@ def plan(inp: PlanInputs) -> LaunchPlan:
     return LaunchPlan(
         name=inp.name, backend=backend, model_path=inp.facts.path, server_type=req.server_type,
         settings=settings, argv=tuple(argv), env=env, reasons=tuple(reasons), memory=estimate,
-        fallbacks=fallbacks, gpus=gpu_ids,
+        fallbacks=fallbacks, gpus=gpu_ids, prediction=prediction,
     )  # fmt: skip
