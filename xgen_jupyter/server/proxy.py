@@ -20,6 +20,7 @@ from tornado.iostream import StreamClosedError
 from ..core.errors import ServerNotFound, XGenError
 from ..core.process.server import ManagedServer
 from ..core.scheduler.fairqueue import QueueClosed, QueueFull
+from ..core.scheduler.usage import Tail
 from .keyauth import KeyAuthHandler
 from .scheduling import as_openai, catalog_models, scheduler, user_of
 
@@ -135,6 +136,7 @@ class CompletionsProxyHandler(ProxyBase):
     """POST xgen/v1/{chat/completions,completions,embeddings}: forwarded to the named engine."""
 
     _queued: asyncio.Future[None] | None = None
+    _tail: Tail | None = None  # the answer's last bytes: the engine's token counts (core/scheduler/usage.py)
 
     def initialize(self, name: str, route: str) -> None:
         super().initialize(name)
@@ -180,6 +182,7 @@ class CompletionsProxyHandler(ProxyBase):
             raise as_openai(exc, model, OpenAIError) from None
         t0 = time.monotonic()
         server.touch()  # the core's idle unload (and eviction's LRU) counts from here
+        self._tail = Tail()
         try:
             if server.endpoint is None:  # it went away while this request waited for its slot
                 raise OpenAIError(503, f"The model {model!r} went away while the request waited (state: "
@@ -188,6 +191,12 @@ class CompletionsProxyHandler(ProxyBase):
         finally:
             server.touch()
             queue.release(time.monotonic() - t0)
+            sched.usage.request(user, server.name, self._tail.tokens())
+
+    def write(self, chunk: str | bytes | dict[str, Any]) -> None:
+        if self._tail is not None and isinstance(chunk, bytes):
+            self._tail.feed(chunk)
+        super().write(chunk)
 
     def on_connection_close(self) -> None:
         if self._queued is not None:

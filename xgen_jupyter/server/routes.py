@@ -9,6 +9,7 @@ from .handlers.events import EventsWebSocket
 from .handlers.info import BackendsHandler, HardwareHandler, ModelsHandler, PlanHandler
 from .handlers.keys import KeyHandler, KeysHandler
 from .handlers.logs import LogsWebSocket
+from .handlers.metrics import MetricsHandler
 from .handlers.pulls import PullHandler, PullsHandler
 from .handlers.servers import ServerHandler, ServersHandler
 from .handlers.share import ShareHandler
@@ -28,6 +29,7 @@ ROUTES: list[tuple[str, type, dict[str, Any]]] = [
     # The log tail (plain GET) and the log websocket (GET + Upgrade) share a path: one handler.
     ("xgen/api/servers/{name}/logs", LogsWebSocket, {}),
     ("xgen/api/events", EventsWebSocket, {}),
+    ("xgen/metrics", MetricsHandler, {}),
     ("xgen/api/keys", KeysHandler, {}),
     ("xgen/api/keys/{key_id}", KeyHandler, {}),
     ("xgen/v1/models", ModelsProxyHandler, {}),
