@@ -63,6 +63,7 @@ export class XgenSidebar extends Panel {
         : 'Connecting to the xgen server…';
     if (force || !prev || prev.gpus !== state.gpus || prev.hardware !== state.hardware || prev.core !== state.core) {
       this.gpus.render(state);
+      this.form.preview.render(state); // the preview's bars against what is free now
     }
     if (force || !prev || prev.pulls !== state.pulls) {
       this.pullForm.render(state);
@@ -73,6 +74,9 @@ export class XgenSidebar extends Panel {
     if (force || !prev || prev.servers !== state.servers || prev.progress !== state.progress) {
       this.servers.render(state);
       this.form.render(state);
+      if (prev && prev.servers !== state.servers && this.form.preview.plan) {
+        this.form.schedulePreview(); // a server came or went: the free memory, so the plan, moved
+      }
       // Follow the only server when nothing is selected, so logs show up by themselves.
       const names = Object.keys(state.servers);
       if (this.store.selected === null && names.length === 1) {

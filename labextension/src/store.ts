@@ -12,6 +12,7 @@ import {
   IBoxServer,
   ILoadRequest,
   IModelEntry,
+  IPlan,
   IPullJob,
   IServer,
   XgenAction,
@@ -136,6 +137,12 @@ export class XgenStore {
   async backends(): Promise<{ [id: string]: IBackendEntry }> {
     const answer = await requestAPI<{ backends: { [id: string]: IBackendEntry } }>(['backends']);
     return answer.backends ?? {};
+  }
+
+  /** What a load of `request` would do (backend, memory per card, predicted t/s); starts nothing. */
+  async plan(request: ILoadRequest): Promise<IPlan> {
+    const init = { method: 'POST', body: JSON.stringify(request) };
+    return requestAPI<IPlan>(['plan'], init, undefined, this._settings);
   }
 
   /** Start a server; the answer (202, state planned/starting) goes into the state at once. */

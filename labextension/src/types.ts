@@ -20,6 +20,36 @@ export interface IReason {
   level: 'info' | 'warning';
 }
 
+/** The cost model's tokens/s of a placement (LaunchPlan.prediction). */
+export interface IPrediction {
+  decode_tps: number;
+  prompt_tps: number;
+  strategy: string;
+  flags?: string;
+  runner_up?: IPrediction | null;
+}
+
+/** MemoryEstimate.to_dict(): bytes per place; per_gpu for a split, in the order of plan.gpus. */
+export interface IMemoryEstimate {
+  gpu_total: number;
+  host_total: number;
+  budget?: number | null;
+  per_gpu?: number[];
+  per_gpu_budget?: number[];
+  [key: string]: unknown;
+}
+
+/** LaunchPlan.to_dict(), as `POST xgen/api/plan` answers (nothing started). */
+export interface IPlan {
+  name: string;
+  backend: string;
+  gpus: number[];
+  memory: IMemoryEstimate | null;
+  reasons: IReason[];
+  prediction?: IPrediction | null;
+  [key: string]: unknown;
+}
+
 export interface IServerError {
   id: string;
   summary: string;

@@ -5,9 +5,16 @@ import { formatBytes, formatProgress } from '../format';
 import { IState, isLoading, progressOf } from '../model';
 import { XgenStore } from '../store';
 import { IBackendEntry, ILoadRequest, IModelEntry } from '../types';
+import { PlanPreview } from './planpreview';
+
+/** How long the form must stay unchanged before the preview's plan is asked for (ms). */
+export const PREVIEW_DEBOUNCE_MS = 400;
 
 export class LoadForm extends Widget {
-  constructor(private readonly store: XgenStore) {
+  constructor(
+    private readonly store: XgenStore,
+    private readonly debounceMs = PREVIEW_DEBOUNCE_MS
+  ) {
     super({ node: document.createElement('form') });
     this.addClass('xgen-section');
     this.addClass('xgen-load-form');
@@ -46,10 +53,14 @@ export class LoadForm extends Widget {
       field('Backend', this._backend),
       field('Context', this._ctx),
       field('Name', this._name),
+      this.preview.node,
       h('div', { className: 'xgen-form-actions' }, this._submit),
       this._progress,
       this._message
     );
+    for (const kind of ['input', 'change']) {
+      this.node.addEventListener(kind, () => this.schedulePreview());
+    }
     this.node.addEventListener('submit', ev => {
       ev.preventDefault();
       void this.submit(this.request());
@@ -62,6 +73,7 @@ export class LoadForm extends Widget {
       const [models, backends] = await Promise.all([this.store.models(), this.store.backends()]);
       this.fillModels(models);
       this.fillBackends(backends);
+      this.schedulePreview();
     } catch (err) {
       this.showMessage(err instanceof Error ? err.message : String(err), true);
     }
@@ -87,6 +99,39 @@ export class LoadForm extends Widget {
     return req;
   }
 
+  /** Ask for the plan of the form's request once the form has been still for debounceMs. */
+  schedulePreview(): void {
+    if (this._previewTimer !== null) {
+      clearTimeout(this._previewTimer);
+    }
+    this._previewTimer = setTimeout(() => {
+      this._previewTimer = null;
+      void this.updatePreview();
+    }, this.debounceMs);
+  }
+
+  /** Plan the form's request now; an answer overtaken by a newer request is dropped. */
+  async updatePreview(): Promise<void> {
+    const seq = ++this._previewSeq;
+    try {
+      const plan = await this.store.plan(this.request());
+      if (seq === this._previewSeq) {
+        this.preview.showPlan(plan, this.store.state);
+      }
+    } catch (err) {
+      if (seq === this._previewSeq) {
+        this.preview.showError(err instanceof Error ? err.message : String(err));
+      }
+    }
+  }
+
+  dispose(): void {
+    if (this._previewTimer !== null) {
+      clearTimeout(this._previewTimer);
+    }
+    super.dispose();
+  }
+
   async submit(req: ILoadRequest): Promise<void> {
     this._submit.disabled = true;
     this.showMessage('', false);
@@ -104,6 +149,7 @@ export class LoadForm extends Widget {
   }
 
   render(state: IState): void {
+    this.preview.render(state); // the bars follow the live free memory
     const name = this._pending;
     const server = name ? state.servers[name] : undefined;
     if (!name) {
@@ -175,6 +221,9 @@ export class LoadForm extends Widget {
     this._message.classList.toggle('xgen-error', error);
   }
 
+  readonly preview = new PlanPreview();
+  private _previewTimer: ReturnType<typeof setTimeout> | null = null;
+  private _previewSeq = 0;
   private _pending: string | null = null;
   private readonly _model: HTMLSelectElement;
   private readonly _backend: HTMLSelectElement;
