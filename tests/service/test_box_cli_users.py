@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 
@@ -18,14 +19,18 @@ from .box_harness import user_python
 pytestmark = pytest.mark.engine
 
 
-def xgen(user: str, sock: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """``python -m xgen_jupyter.cli ARGS`` run as ``user``."""
+def argv_of(user: str, sock: Path, *args: str, env: dict[str, str] | None = None) -> list[str]:
+    """``python -m xgen_jupyter.cli ARGS`` as ``user`` (runuser)."""
     exe, pythonpath = user_python(user)
     run_env = {"PATH": "/usr/bin:/bin", "HOME": pwd.getpwnam(user).pw_dir, "PYTHONPATH": pythonpath,
                "XGEN_BOX_SOCKET": str(sock), **(env or {})}
-    argv = [shutil.which("runuser") or "/usr/sbin/runuser", "-u", user, "--", "/usr/bin/env",
+    return [shutil.which("runuser") or "/usr/sbin/runuser", "-u", user, "--", "/usr/bin/env",
             *[f"{k}={v}" for k, v in run_env.items()], exe, "-m", "xgen_jupyter.cli", *args]
-    return subprocess.run(argv, capture_output=True, text=True, timeout=240, env={}, check=False)
+
+
+def xgen(user: str, sock: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv_of(user, sock, *args, env=env), capture_output=True, text=True, timeout=240, env={},
+                          check=False)
 
 
 def test_cli_goes_through_the_service_with_its_quotas(unix_users, box_factory, shared_models):
@@ -72,6 +77,22 @@ def test_cli_goes_through_the_service_with_its_quotas(unix_users, box_factory, s
     r = xgen("alice", sock, "unload", "a1")
     assert r.returncode == 0 and r.stdout.strip() == "a1: stopped", (r.stdout, r.stderr)
     assert balance(box.state) == (0, 0)
+
+    # `xgen serve` runs the model in the service until Ctrl-C, then unloads it there.
+    serve = subprocess.Popen(argv_of("alice", sock, "serve", model, "--name", "s1", *opts), stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, text=True, env={}, start_new_session=True)
+    try:
+        assert serve.stdout is not None
+        lines = [serve.stdout.readline() for _ in range(2)]
+        assert lines[0].startswith("ready: http://127.0.0.1:") and lines[1].startswith("Ctrl-C"), lines
+        assert [e[:3] for e in entries(box.state)] == [("alice", "s1", "ready")]
+        os.killpg(serve.pid, signal.SIGINT)  # Ctrl-C: a terminal signals its whole foreground group
+        assert serve.wait(60) == 0
+    finally:
+        if serve.poll() is None:
+            os.killpg(serve.pid, signal.SIGKILL)
+            serve.wait()
+    assert entries(box.state) == [] and balance(box.state) == (0, 0)
 
     # No service: ls/load/unload/logs say how to get one instead of starting engines that would die.
     r = xgen("alice", box.root / "nothing.sock", "ls")
