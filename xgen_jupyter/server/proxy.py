@@ -24,7 +24,8 @@ from ..core.scheduler.usage import Tail
 from .keyauth import KeyAuthHandler
 from .scheduling import as_openai, catalog_models, scheduler, user_of
 
-ROUTES = ("chat/completions", "completions", "embeddings")
+# "messages": Anthropic's Messages API, which llama-server serves natively (other engines answer 404).
+ROUTES = ("chat/completions", "completions", "embeddings", "messages")
 # Headers that describe one hop, the engine itself, or its credentials: never passed on.
 _DROP_UPSTREAM = frozenset(
     {"connection", "keep-alive", "transfer-encoding", "content-length", "server", "date", "set-cookie",

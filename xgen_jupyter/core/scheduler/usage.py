@@ -51,7 +51,9 @@ class Tail:
 
 
 def _from_usage(u: dict[str, Any]) -> tuple[int, int]:
-    return int(u.get("prompt_tokens") or 0), int(u.get("completion_tokens") or 0)
+    # OpenAI's names, else Anthropic's (/v1/messages)
+    return (int(u.get("prompt_tokens") or u.get("input_tokens") or 0),
+            int(u.get("completion_tokens") or u.get("output_tokens") or 0))
 
 
 def _from_timings(t: dict[str, Any]) -> tuple[int, int]:
