@@ -33,7 +33,7 @@ class XGenPanel:
         self.gpus = GpuTable()
         self.servers = ServersView(on_unload=self.unload, on_select=self.show_logs)
         self.box = BoxView()
-        self.form = LoadForm(on_load=self.load)
+        self.form = LoadForm(on_load=self.load, on_preview=self.preview_plan)
         self.logs = LogView(self.client)
         self.message = w.Label(value="")
         where = "in this kernel" if self.client.mode == "local" else f"from {self.client.where}"
@@ -47,6 +47,8 @@ class XGenPanel:
         self._stop_events: Any = None
         self._closed = threading.Event()
         self._box_wake = threading.Event()  # a state event: refresh the box listing now
+        self._preview_seq = 0
+        self._preview_lock = threading.Lock()
         self._fill_form()
         if live:
             self._stop_events = self.client.events(self.apply, interval)
@@ -77,6 +79,26 @@ class XGenPanel:
             self.form.set_backends(self.client.backends())
         except XGenError as exc:
             self.message.value = f"xgen: {exc}"
+        self.form.schedule_preview()
+
+    def preview_plan(self, request: dict[str, Any]) -> None:
+        """The plan of ``request`` under the form (the form's timer thread); an answer that a newer
+        request overtook is dropped."""
+        with self._preview_lock:
+            self._preview_seq += 1
+            seq = self._preview_seq
+        try:
+            plan: Message | None = self.client.plan(request)
+            error = ""
+        except XGenError as exc:
+            plan, error = None, str(exc)
+        with self._preview_lock:
+            if seq != self._preview_seq or self._closed.is_set():
+                return
+            if plan is not None:
+                self.form.preview.set_plan(plan)
+            else:
+                self.form.preview.set_error(error)
 
     # -- events (on the events thread) ----------------------------------------------------
     def apply(self, msg: Message) -> None:
@@ -86,6 +108,7 @@ class XGenPanel:
         kind = msg.get("kind")
         if kind == "hello":
             self.gpus.set_hardware(msg.get("hardware") or {})
+            self.form.preview.set_hardware(msg.get("hardware") or {})
             self.gpus.set_core(msg.get("xgen_core"))
             self.servers.replace_all(msg.get("servers") or [])
         elif kind == "state":
@@ -95,6 +118,7 @@ class XGenPanel:
             self.servers.progress(msg["server"], msg.get("data") or {})
         elif kind == "gpus":
             self.gpus.set_gpus((msg.get("data") or {}).get("gpus") or [])
+            self.form.preview.set_gpus((msg.get("data") or {}).get("gpus") or [])
         elif kind == "error":
             self.message.value = f"xgen: {msg.get('message')}"
 
@@ -127,7 +151,9 @@ class XGenPanel:
 
     def refresh(self) -> None:
         """Poll once (the fallback when no events arrive): servers and hardware over REST."""
-        self.gpus.set_hardware(self.client.hardware())
+        hardware = self.client.hardware()
+        self.gpus.set_hardware(hardware)
+        self.form.preview.set_hardware(hardware)
         self.servers.replace_all(self.client.servers())
 
     # -- actions (buttons) -----------------------------------------------------------------
@@ -156,6 +182,7 @@ class XGenPanel:
 
     def close(self) -> None:
         self._closed.set()
+        self.form.close()
         self._box_wake.set()  # the box thread wakes, sees closed, and ends
         if self._stop_events is not None:
             self._stop_events()

@@ -1,18 +1,34 @@
-"""The panel's load form: a model picker (from the server's model list), backend, context size."""
+"""The panel's load form: a model picker (from the server's model list), backend, context size, and
+under it a preview of the plan (panel_preview.py), re-asked when the fields have been still for
+``PREVIEW_DEBOUNCE`` seconds."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
 import ipywidgets as w
 
 from ..core.adapters.registry import backend_ids
+from .panel_preview import PlanPreview
+
+PREVIEW_DEBOUNCE = 0.4
 
 
 class LoadForm:
-    def __init__(self, on_load: Callable[[dict[str, Any]], None]) -> None:
+    def __init__(
+        self,
+        on_load: Callable[[dict[str, Any]], None],
+        on_preview: Callable[[dict[str, Any]], None] | None = None,
+        debounce: float = PREVIEW_DEBOUNCE,
+    ) -> None:
         self.on_load = on_load
+        self.on_preview = on_preview
+        self.debounce = debounce
+        self.preview = PlanPreview()
+        self._timer: threading.Timer | None = None
+        self._timer_lock = threading.Lock()
         self.model = w.Dropdown(options=["default"], value="default", description="model")
         self.name = w.Text(value="", placeholder="(from the model)", description="name")
         self.backend = w.Dropdown(options=["auto", *backend_ids()], value="auto", description="backend")
@@ -25,8 +41,32 @@ class LoadForm:
             w.HTML("<b>Load a model</b>"),
             w.HBox([self.model, self.name]),
             w.HBox([self.backend, self.n_ctx, self.embedding]),
+            self.preview.widget,
             w.HBox([self.load_button, self.status]),
         ])  # fmt: skip
+        for field in (self.model, self.name, self.backend, self.n_ctx, self.embedding):
+            field.observe(lambda _: self.schedule_preview(), names="value")
+
+    def schedule_preview(self) -> None:
+        """Ask for the plan once the fields have been still for ``debounce`` s (a timer thread)."""
+        if self.on_preview is None:
+            return
+        with self._timer_lock:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = threading.Timer(self.debounce, self._fire)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _fire(self) -> None:
+        if self.on_preview is not None:
+            self.on_preview(self.request())
+
+    def close(self) -> None:
+        with self._timer_lock:
+            if self._timer is not None:
+                self._timer.cancel()
+            self.on_preview = None
 
     def set_models(self, models: list[dict[str, Any]]) -> None:
         names = [m["name"] for m in models] or ["default"]
