@@ -105,6 +105,13 @@ test.describe('xgen sidebar', () => {
     await form.getByTestId('xgen-backend-select').selectOption('auto');
     await form.getByTestId('xgen-ctx-input').fill('2048');
 
+    // Before Load: the plan's preview (POST xgen/api/plan, nothing started) shows host RAM
+    // planned against what is free now, and the predicted tokens/s.
+    const preview = form.getByTestId('xgen-plan-preview');
+    await expect(preview.locator('[data-key="host"]')).toContainText(/planned of .* free/, { timeout: 30 * 1000 });
+    await expect(preview.getByTestId('xgen-preview-speed').first()).toContainText('t/s decode');
+    await expect(page.getByTestId('xgen-server-row')).toHaveCount(0);
+
     // Note whether the progress indicator ever shows (loading can be quick).
     await page.evaluate(() => {
       const el = document.querySelector('[data-testid="xgen-load-progress"]') as HTMLElement;
