@@ -90,7 +90,9 @@ def test_preview_shows_the_plan_error_inline(panel: XGenPanel) -> None:
 def test_preview_bars_on_a_recorded_h100(remote: Any) -> None:
     """No GPU here: the real plan's memory moved onto card 0, drawn against a recorded H100's
     free memory as the events' GPU samples give it; the bars follow a new sample."""
-    (h100,) = [g.to_dict() for g in NVMLDetector(nvml=NVMLReplay(FIXTURES / "nvidia-h100.nvml.json")).detect().gpus]
+    (h100,) = [
+        g.to_dict() for g in NVMLDetector(nvml=NVMLReplay(FIXTURES / "nvidia-h100.nvml.json")).detect().gpus
+    ]
     plan = remote.plan({"model": "default", "n_ctx": 2048})
     plan["gpus"] = [0]
     plan["memory"] = {**plan["memory"], "gpu_total": 2 * 1024**3, "host_total": 0}
@@ -98,7 +100,13 @@ def test_preview_bars_on_a_recorded_h100(remote: Any) -> None:
     preview.set_plan(plan)
     preview.set_gpus([h100])
     html = preview.widget.value
-    assert f"GPU 0 {h100['name']}: 2.0 GiB planned of {gib(h100['memory_free'])} free ({gib(h100['memory_total'])})" in html
+    assert (
+        f"GPU 0 {h100['name']}: 2.0 GiB planned of {gib(h100['memory_free'])} free ({gib(h100['memory_total'])})"
+        in html
+    )
     assert "Host RAM" not in html and "more than is free" not in html
     preview.set_gpus([{**h100, "memory_free": 1024**3}])  # someone else took the card meanwhile
-    assert "2.0 GiB planned of 1.0 GiB free" in preview.widget.value and "more than is free now" in preview.widget.value
+    assert (
+        "2.0 GiB planned of 1.0 GiB free" in preview.widget.value
+        and "more than is free now" in preview.widget.value
+    )

@@ -38,7 +38,9 @@ def rows(plan: Message, gpus: list[Message], cpu: Message | None) -> list[Messag
         out.append(_row(f"gpu:{index}", label, planned, gpu.get("memory_free"), gpu.get("memory_total")))
     if mem.get("host_total") or not ids:
         cpu = cpu or {}
-        out.append(_row("host", "Host RAM", mem["host_total"], cpu.get("memory_available"), cpu.get("memory_total")))
+        out.append(
+            _row("host", "Host RAM", mem["host_total"], cpu.get("memory_available"), cpu.get("memory_total"))
+        )
     return out
 
 

@@ -61,7 +61,9 @@ def fit_single(
         est = memory.estimate(facts, n_ctx=values["n_ctx"], n_gpu_layers=ngl, **kw)
         if gpu is not None or ctx.device != "cpu":
             return est, [], None  # pinned layers on a GPU: the cost model is not asked
-        speed = costmodel.predict(facts, costmodel.Placement(0), n_ctx=values["n_ctx"], gpu=None, host_bandwidth=inp.host_bandwidth)
+        speed = costmodel.predict(
+            facts, costmodel.Placement(0), n_ctx=values["n_ctx"], gpu=None, host_bandwidth=inp.host_bandwidth
+        )
         return est, [], Prediction(speed.decode_tps, speed.prompt_tps, "cpu")
     # The fastest placement that fits (expert offload for a MoE on a tight card): placement.py.
     return placement.fit(inp, ctx, values, user, kw)
