@@ -45,6 +45,7 @@ def test_preview_follows_the_form_before_load(
     panel: XGenPanel, remote: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     wait_for(lambda: panel.gpus.cpu.value, 30, "the hello's hardware")
+    wait_for(lambda: panel.form.preview.plan, 60, "the plan of the form as it opened")
     asked: list[dict[str, Any]] = []
     real_plan = panel.client.plan
 
