@@ -55,10 +55,10 @@ def test_preview_follows_the_form_before_load(
 
     monkeypatch.setattr(panel.client, "plan", plan_counted)
     panel.form.name.value = "preview"
-    for n in (1024, 2048, 4096):  # typed in quick succession: only the last one is planned
+    for n in (1024, 2048, 3072):  # typed in quick succession: only the last one is planned
         panel.form.n_ctx.value = n
-    plan = wait_for(lambda: _planned_ctx(panel, 4096), 60, "the plan of n_ctx=4096")
-    assert [r.get("n_ctx") for r in asked] == [4096], asked
+    plan = wait_for(lambda: _planned_ctx(panel, 3072), 60, "the plan of n_ctx=3072")
+    assert [r.get("n_ctx") for r in asked] == [3072], asked
     html = panel.form.preview.widget.value
     # The same plan the API gives for the form's request, with its memory against what is free now.
     again = remote.plan(panel.form.request())
