@@ -111,3 +111,26 @@ def test_preview_bars_on_a_recorded_h100(remote: Any) -> None:
         "2.0 GiB planned of 1.0 GiB free" in preview.widget.value
         and "more than is free now" in preview.widget.value
     )
+
+
+def test_preview_says_what_the_last_load_took(remote: Any) -> None:
+    """A plan carrying the calibration reason (an earlier load of the same key was measured)."""
+    plan = remote.plan({"model": "default", "n_ctx": 2048})
+    assert not any(r["rule"] == "calibration" for r in plan["reasons"])  # nothing measured on a CPU box
+    why = (
+        "the last load of this model with these settings took 0.6 GiB where 0.5 GiB was predicted (+102 MiB)"
+    )
+    reason = {
+        "rule": "calibration",
+        "effect": "predicted 0.5 GiB, last measured 0.6 GiB",
+        "why": why,
+        "level": "info",
+    }
+    preview = PlanPreview()
+    preview.set_plan(plan)
+    assert "last measured" not in preview.widget.value
+    preview.set_plan({**plan, "reasons": [*plan["reasons"], reason]})
+    assert (
+        "predicted 0.5 GiB, last measured 0.6 GiB" in preview.widget.value
+        and "+102 MiB" in preview.widget.value
+    )

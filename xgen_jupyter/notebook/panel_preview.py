@@ -128,4 +128,10 @@ class PlanPreview:
             parts.append(f"<div class='xgen-preview-row' data-key='{r['key']}'>"
                          f"{html.escape(row_text(r) + warn)}{_bar(r)}</div>")  # fmt: skip
         parts += [f"<div>{html.escape(line)}</div>" for line in speed_lines(self.plan.get("prediction"))]
+        # "predicted X, last measured Y" when an earlier load of the same model and settings was measured.
+        parts += [
+            f"<div title='{html.escape(r.get('why', ''), quote=True)}'>{html.escape(r['effect'])}</div>"
+            for r in self.plan.get("reasons") or []
+            if r.get("rule") == "calibration"
+        ]
         self.widget.value = "".join(parts)

@@ -92,6 +92,17 @@ describe('PlanPreview', () => {
     expect(label()).toContain('of 4.0 GiB free');
     expect(p.node.querySelector('[data-key="gpu:0"]')!.classList.contains('xgen-preview-over')).toBe(true);
   });
+
+  it('says what the last load of the same model and settings really took', () => {
+    const p = new PlanPreview();
+    const why = 'the last load of this model with these settings took 8.3 GiB where 8.0 GiB was predicted (+307 MiB)';
+    p.showPlan(plan({ reasons: [{ rule: 'calibration', effect: 'predicted 8.0 GiB, last measured 8.3 GiB', why, level: 'info' }] }), busy);
+    const line = p.node.querySelector('[data-testid="xgen-preview-calibration"]') as HTMLElement;
+    expect(line.textContent).toBe('predicted 8.0 GiB, last measured 8.3 GiB');
+    expect(line.title).toBe(why);
+    p.showPlan(plan(), busy);
+    expect(p.node.querySelector('[data-testid="xgen-preview-calibration"]')).toBeNull();
+  });
 });
 
 /** A store whose plan() answers from a function, counting calls (no server in a unit test). */

@@ -74,7 +74,11 @@ export class PlanPreview extends Widget {
     const speed = predictionText(plan.prediction).map(line =>
       h('div', { className: 'xgen-preview-speed', 'data-testid': 'xgen-preview-speed' }, line)
     );
-    setChildren(this.node, h('div', { className: 'xgen-muted' }, `Plan: ${plan.backend}`), rows, speed);
+    // "predicted X, last measured Y" when an earlier load of the same model and settings was measured.
+    const measured = (plan.reasons ?? [])
+      .filter(r => r.rule === 'calibration')
+      .map(r => h('div', { className: 'xgen-muted', 'data-testid': 'xgen-preview-calibration', title: r.why }, r.effect));
+    setChildren(this.node, h('div', { className: 'xgen-muted' }, `Plan: ${plan.backend}`), rows, speed, measured);
   }
 
   private _plan: IPlan | null = null;
