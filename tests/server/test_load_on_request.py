@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import httpx
 import openai
 import pytest
 
@@ -105,3 +106,29 @@ async def test_presets_load_by_name_and_a_bad_one_says_why(client: openai.AsyncO
         await client.chat.completions.create(model="typo", messages=[{"role": "user", "content": "x"}])
     err = info.value.body
     assert isinstance(err, dict) and "presets.json: preset 'typo'" in err["message"] and "n_ctx" in err["message"]
+
+
+@on_server_loop
+async def test_a_stream_hears_keep_alive_comments_while_its_model_loads(
+        monkeypatch: Any, model_dir: Path, client: openai.AsyncOpenAI, jp_serverapp: Any, jp_http_port: int,
+        jp_base_url: str, api: Any) -> None:  # api: jp_fetch, so the server listens
+    from xgen_jupyter.server import scheduling
+
+    monkeypatch.setattr(scheduling, "KEEPALIVE_AFTER", 0.01)
+    monkeypatch.setattr(scheduling, "KEEPALIVE_EVERY", 0.1)
+    body = {"model": "default", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4, "stream": True}
+    headers = {"Authorization": f"token {jp_serverapp.identity_provider.token}"}
+    url = f"http://127.0.0.1:{jp_http_port}{jp_base_url}xgen/v1/chat/completions"
+    async with httpx.AsyncClient(timeout=120, trust_env=False) as http, \
+            http.stream("POST", url, json=body, headers=headers) as r:
+        lines = [ln async for ln in r.aiter_lines() if ln]
+    assert r.status_code == 200 and lines[0] == ": xgen: loading the model", lines[:3]
+    assert any(ln.startswith("data: {") for ln in lines) and lines[-1] == "data: [DONE]"
+    # A load that fails after the stream began ends it with an error event (the client raises).
+    data, head = GEMMA.read_bytes(), 8 * 1024 * 1024
+    (model_dir / "broken.gguf").write_bytes(data[:head].replace(b"gemma3", b"gemmaq") + data[head:])
+    with pytest.raises(openai.APIError, match="Loading 'broken' failed"):
+        stream = await client.chat.completions.create(model="broken", messages=[{"role": "user", "content": "x"}],
+                                                      stream=True)
+        async for _ in stream:
+            pass

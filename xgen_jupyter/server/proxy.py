@@ -22,7 +22,7 @@ from ..core.process.server import ManagedServer
 from ..core.scheduler.fairqueue import QueueClosed, QueueFull
 from ..core.scheduler.usage import Tail
 from .keyauth import KeyAuthHandler
-from .scheduling import as_openai, catalog_models, scheduler, user_of
+from .scheduling import as_openai, catalog_models, loaded, scheduler, user_of
 
 # "messages": Anthropic's Messages API, which llama-server serves natively (other engines answer 404).
 ROUTES = ("chat/completions", "completions", "embeddings", "messages")
@@ -169,7 +169,8 @@ class CompletionsProxyHandler(ProxyBase):
                     raise
         user = user_of(self)
         try:
-            server = await sched.server_for(model, user)  # a catalog name not loaded: loaded now, waited for
+            # A catalog name not loaded: loaded now and waited for (a stream hears keep-alive comments meanwhile).
+            server = await loaded(self, sched.server_for(model, user), data.get("stream") is True)
             queue = sched.queue(server)
             if not queue.try_acquire(user):  # beyond the engine's slots: wait fairly, or 429
                 self._queued = asyncio.ensure_future(queue.acquire(user))
@@ -179,8 +180,15 @@ class CompletionsProxyHandler(ProxyBase):
                     self._queued = None
         except asyncio.CancelledError:
             return  # the client left while queued: dequeued (on_connection_close)
+        except StreamClosedError:
+            return  # the client left while its model loaded (the load goes on for the others)
         except (XGenError, QueueFull, QueueClosed) as exc:
-            raise as_openai(exc, model, OpenAIError) from None
+            err = as_openai(exc, model, OpenAIError)
+            if not self._headers_written:
+                raise err from None
+            self.write(sse_error(err.message, err.code or "error"))  # the stream has begun: its last event
+            await self.finish()
+            return
         t0 = time.monotonic()
         server.touch()  # the core's idle unload (and eviction's LRU) counts from here
         self._tail = Tail()

@@ -4,6 +4,7 @@ and scheduler errors in OpenAI's shape."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,33 @@ def scheduler(settings: dict[str, Any]) -> Scheduler:
         catalog = Catalog(core.models, lambda: presets_of(core))
         sched = settings["xgen_scheduler"] = Scheduler(core, catalog, core.config.queue_limit)
     return sched
+
+
+#: A streaming client whose model is still loading after KEEPALIVE_AFTER seconds gets the stream's
+#: headers and an SSE comment every KEEPALIVE_EVERY seconds (clients ignore comments; proxies and
+#: clients with read timeouts see bytes), then the tokens once the engine is ready.
+KEEPALIVE_AFTER, KEEPALIVE_EVERY = 2.0, 5.0
+
+
+async def loaded(handler: Any, load: Coroutine[Any, Any, Any], stream: bool) -> Any:
+    """Await ``load`` (Scheduler.server_for); a stream is kept alive by comments while it runs."""
+    task = asyncio.ensure_future(load)
+    if not stream:
+        return await task
+    timeout = KEEPALIVE_AFTER
+    try:
+        while not (await asyncio.wait({task}, timeout=timeout))[0]:
+            if not handler._headers_written:
+                handler.set_status(200)
+                handler.set_header("Content-Type", "text/event-stream")
+                handler.set_header("Cache-Control", "no-cache")
+            handler.write(b": xgen: loading the model\n\n")
+            await handler.flush()  # StreamClosedError: the client left
+            timeout = KEEPALIVE_EVERY
+    except BaseException:
+        task.cancel()  # this request's wait only: the load itself is shared and goes on
+        raise
+    return task.result()
 
 
 def user_of(handler: Any) -> str:
