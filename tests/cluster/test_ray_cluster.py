@@ -7,7 +7,7 @@ CPU engines (llama-cpp-python, the default model): no GPU engine is installed he
 
 Which node each model must land on, and why (the prediction, from the memory fit alone):
 N = memory.estimate(default model, -c 2048, all layers on a CUDA GPU).gpu_total, the model's GPU
-footprint. The planner keeps a margin free beside each plan: 256 MiB + 1% of the plan (margin.py).
+footprint. The planner keeps a margin free beside each plan: 64 MiB + 1% of the plan (margin.py).
   node A (head, 24 GiB GPU): free = 1.5 N + its margin  -> headroom 0.5 N for one model
   node B (8 GiB GPU):        free = 1.2 N + its margin  -> headroom 0.2 N
 The first model goes to A (more headroom). Once it is placed, A's ledger holds N, so A has

@@ -53,7 +53,7 @@ def test_two_h200_replay_and_a_split_plan_on_busy_cards() -> None:
     gpus = NVMLDetector(nvml=NVMLReplay(FIXTURES / "nvidia-2xh200.nvml.json")).detect().gpus
     assert [(g.index, g.name, g.pci_bus_id) for g in gpus] == [
         (0, "NVIDIA H200", "00000000:00:06.0"), (1, "NVIDIA H200", "00000000:00:07.0")]  # fmt: skip
-    busy = tuple(replace(g, memory_free=int(5.3 * GiB)) for g in gpus)  # ~0.3 GiB margin + 5 GiB
+    busy = tuple(replace(g, memory_free=int(5.3 * GiB)) for g in gpus)  # the margin (~0.1 GiB) + 5 GiB, with room
     report = HardwareReport("nvml", busy, CPUInfo(16, 32, 256 * GiB, 200 * GiB, "cpu"), ())
     inst = {b: BackendInstall(row(b), b == "llama-server-cuda", "/opt/x") for b in backend_ids()}
     facts = llama_shaped(32, 4096, 32, 8, 14336)

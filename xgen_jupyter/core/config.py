@@ -50,7 +50,7 @@ class CoreConfig:
     #: (sized by the memory estimate's measured error, core/planning/margin.py; the same in the
     #: planner, the box registry and Ray placement).
     gpu_margin: float = 0.01
-    gpu_margin_mib: float = 256.0
+    gpu_margin_mib: float = 64.0
     # -- shared GPU box (core/box, docs/shared-box.md) ------------------------------------
     #: Folder of the box-wide registry shared by every user's Jupyter server; None: no registry.
     shared_dir: Path | None = None

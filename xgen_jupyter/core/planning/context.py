@@ -37,7 +37,7 @@ class PlanInputs:
     #: GPU memory kept free beside a plan: gpu_margin_mib + gpu_margin x the planned bytes
     #: (margin.py: sized by the estimate's measured error, not the card's size).
     gpu_margin: float = 0.01
-    gpu_margin_mib: float = 256
+    gpu_margin_mib: float = 64
     #: Host memory bandwidth in bytes/s (measured once, cached; None: a default) for the cost model.
     host_bandwidth: float | None = None
     #: What earlier loads really took (calibration.py records, by key).

@@ -1,7 +1,8 @@
 """The GPU memory kept free beside a plan, sized by the estimate's own error, not the card's size.
 
 Measured against NVML (benchmarks/results/h100*.md, split.md, plans.md) the memory estimate is
-within about -2.6% .. +2% of what the engine takes, so the margin is a fixed part (the CUDA
+within about -2.6% .. +2% of what the engine takes (-0.72% .. -0.02% on the H200 shapes of
+plans.md), so the margin is a fixed part (the CUDA
 runtime's allocations that come and go, other processes' growth between plan and load) plus a
 fraction of the planned bytes (the estimate's relative error). On an H200 the old 5%-of-the-card
 margin kept 7 GiB idle where llama.cpp's own ``--fit`` keeps 1 GiB (issue 13).
@@ -16,11 +17,14 @@ from dataclasses import dataclass
 
 from ..units import MiB
 
-#: Defaults: 256 MiB + 1% of the planned bytes. On an H200 (benchmarks/results/plans.md) the
-#: estimate was within -0.4% .. +0.1% on three shapes it was not fitted to, once the MoE router's
-#: cuBLAS workspace was counted; the worst error seen anywhere, -2.56% on a two-card partial
-#: split at 32768 tokens, is ~100 MiB there, inside the fixed part.
-DEFAULT_MARGIN_MIB = 256
+#: Defaults: 64 MiB + 1% of the planned bytes. On an H200 (benchmarks/results/plans.md, runs 2-3)
+#: the estimate was -0.72% .. -0.02% of NVML on three shapes it was not fitted to (always under,
+#: the side that ends in out-of-memory): 1% covers the worst of them with room, and the fixed part
+#: covers small plans and what the runtime allocates beside the estimate. The worst error seen
+#: anywhere, -2.56% (~100 MiB) on a two-card partial split at 32768 tokens, is inside 64 MiB + 1%
+#: of that ~4 GiB share. 256 MiB kept each busy cell one placement step short of the best hand
+#: plan, which ran with 141-217 MiB of the card left.
+DEFAULT_MARGIN_MIB = 64
 DEFAULT_MARGIN_FRACTION = 0.01
 
 
