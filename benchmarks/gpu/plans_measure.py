@@ -6,9 +6,10 @@ then, in turn, one engine at a time:
 
 xgen     XGenCore.load on the live NVML numbers (n_ctx 8192, one slot, as the others);
 fit      ``llama-server -m M -c 8192 -np 1`` (b11434 defaults: --fit on, which logs each step);
-hand     ``-ngl 99 --n-cpu-moe K --fit off`` for K below xgen's (MoE; each K until one fails to
-         load), or ``-ngl N+1`` (dense/SWA partial offload); skipped where xgen put everything on
-         the GPU (no hand plan can beat that placement).
+hand     ``-ngl 99 --n-cpu-moe K --fit off`` from the whole-block placement nearest xgen's (its K,
+         or K+1 where xgen also put part of block K on the CPU) down, each K until one fails to
+         load or run (MoE), or ``-ngl N``, ``N+1``.. (dense/SWA partial offload); skipped where
+         xgen put everything on the GPU (no hand plan can beat that placement).
 
 Per engine: NVML per-process memory after the speed runs, prompt/decode t/s (median of --runs,
 /completion with 512 prompt tokens and 128 generated), load time, the engine's buffer lines.
@@ -132,17 +133,19 @@ def run_xgen(core: XGenCore, cards: Cards, path: str, label: str, args: argparse
 
 
 def hand_plans(shape: str, x: dict[str, Any], n_layer: int) -> list[list[str]]:
-    """Hand plans to try after xgen's, best first; [] where xgen placed everything on the GPU."""
+    """Hand plans to try after xgen's, least on the GPU first (the first is xgen's placement or the
+    whole-block one next to it, so the same run measures both); [] where xgen placed everything on
+    the GPU."""
     base = ["-c", str(CTX), "-np", "1", "--fit", "off", "-lv", "4"]
     if x.get("n_cpu_moe") or x.get("override_tensor"):
-        # Whole blocks' experts on the CPU, from the first with fewer on the CPU than xgen's plan
-        # (xgen's may keep part of one more block on the CPU: -ot on top of --n-cpu-moe).
-        k = int(x.get("n_cpu_moe") or 0) - (0 if x.get("override_tensor") else 1)
+        # Whole blocks' experts on the CPU (xgen's may put part of one more block on the CPU: -ot
+        # on top of --n-cpu-moe; then its K+1 is the whole-block plan just below it).
+        k = int(x.get("n_cpu_moe") or 0) + (1 if x.get("override_tensor") else 0)
         return [[*base, "-ngl", "99", "--n-cpu-moe", str(kk)] for kk in (k, k - 1, k - 2) if kk >= 0]
     ngl = int(x.get("n_gpu_layers") or 0)
     if ngl > n_layer:
         return []
-    return [[*base, "-ngl", str(ngl + 1)], [*base, "-ngl", str(ngl + 2)]]
+    return [[*base, "-ngl", str(n)] for n in (ngl, ngl + 1, ngl + 2) if n <= n_layer + 1]
 
 
 def cell(core: XGenCore, cards: Cards, shape: str, free: str, args: argparse.Namespace) -> dict[str, Any]:

@@ -3,9 +3,10 @@
     python benchmarks/gpu/report_plans.py     (prints Markdown tables, writes results/plans.png)
 
 Run 1 planned with the first version of this code (margin 512 MiB + 2%, no partial block, the
-MoE router's cuBLAS workspace not yet counted); runs 2 and 3 with the committed one. A cell's
-speeds are the mean over the runs of the committed code that measured it (else run 1, marked),
-each run's figure being the median of its requests. "best hand" is the fastest hand plan that
+MoE router's cuBLAS workspace not yet counted); runs 2 and 3 with margin 256 MiB + 1%; run 4 (the
+three busy cells only) with the margin sized by the measured error, 64 MiB + 1%. A cell's speeds
+are the mean over one group of runs (run 4; else runs 2-3; else run 1), each run's figure being
+the median of its requests; a cell run 4 measured is listed twice, run 4 first. "best hand" is the fastest hand plan that
 served (those that ran out of memory at load or at the first request are listed as such).
 """
 
@@ -18,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 RES = Path(__file__).resolve().parents[1] / "results"
-FINAL_RUNS = (2, 3)
+GROUPS = ((4,), (2, 3))  # run 4: the new margin; runs 2-3: 256 MiB + 1%
+MARGIN = {1: "512 MiB + 2%", 2: "256 MiB + 1%", 3: "256 MiB + 1%", 4: "64 MiB + 1%"}
 ORDER = ("moe-6", "moe-12", "moe-24", "moe-all", "dense-6", "dense-12", "dense-24", "dense-all",
          "swa-6", "swa-12", "swa-24", "swa-all")  # fmt: skip
 SHAPE = {"moe": "MoE 30B-A3B-shape (Q4_0, 17.2 GB)", "dense": "dense 8B (Q4_K_M, 4.9 GB)",
@@ -58,25 +60,28 @@ def cells(all_runs: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
     rows = []
     for name in ORDER:
         found = {n: c for n, d in all_runs.items() for c in d["cells"] if c.get("cell") == name and c.get("runs")}
-        use = [n for n in FINAL_RUNS if n in found] or [n for n in found]
-        if not use:
-            continue
-        parts = [per_run(found[n]) for n in use]
-        row: dict[str, Any] = {"cell": name, "runs": use, "free_mib": found[use[0]]["free_mib"][0]}
-        for plan in ("xgen", "fit", "hand"):
-            rs = [p[plan] for p in parts if p[plan]]
-            if not rs:
-                continue
-            row[plan] = {
-                "decode": statistics.mean(_sp(r, "decode_tps") for r in rs),
-                "prompt": statistics.mean(_sp(r, "prompt_tps") for r in rs),
-                "mib": rs[-1].get("nvml_mib", {}).get("0"),
-                "argv": rs[-1]["argv"],
-                "predicted": rs[-1].get("predicted_mib"),
-            }
-        row["oom"] = sorted({o for p in parts for o in p["oom"]})
-        rows.append(row)
+        groups = [[n for n in g if n in found] for g in GROUPS]
+        groups = [g for g in groups if g] or ([sorted(found)] if found else [])
+        rows.extend(_row(name, use, found) for use in groups)
     return rows
+
+
+def _row(name: str, use: list[int], found: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    parts = [per_run(found[n]) for n in use]
+    row: dict[str, Any] = {"cell": name, "runs": use, "free_mib": found[use[0]]["free_mib"][0]}
+    for plan in ("xgen", "fit", "hand"):
+        rs = [p[plan] for p in parts if p[plan]]
+        if not rs:
+            continue
+        row[plan] = {
+            "decode": statistics.mean(_sp(r, "decode_tps") for r in rs),
+            "prompt": statistics.mean(_sp(r, "prompt_tps") for r in rs),
+            "mib": rs[-1].get("nvml_mib", {}).get("0"),
+            "argv": rs[-1]["argv"],
+            "predicted": rs[-1].get("predicted_mib"),
+        }
+    row["oom"] = sorted({o for p in parts for o in p["oom"]})
+    return row
 
 
 def flags(plan: str, row: dict[str, Any]) -> str:
@@ -92,8 +97,8 @@ def flags(plan: str, row: dict[str, Any]) -> str:
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    out = ["| cell (free GiB) | plan | decode t/s | prompt t/s | GPU MiB (NVML) | xgen ÷ best decode | xgen ÷ fit decode |",
-           "|---|---|---|---|---|---|---|"]  # fmt: skip
+    out = ["| cell (free GiB) | run (xgen's margin) | plan | decode t/s | prompt t/s | GPU MiB (NVML) | xgen ÷ best decode | xgen ÷ fit decode |",
+           "|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for row in rows:
         best = max(row[p]["decode"] for p in ("xgen", "fit", "hand") if p in row)
         for plan in ("xgen", "fit", "hand"):
@@ -102,11 +107,11 @@ def table(rows: list[dict[str, Any]]) -> str:
             r = row[plan]
             ratio = f"**{row['xgen']['decode'] / best:.2f}**" if plan == "xgen" else ""
             vs_fit = f"{row['xgen']['decode'] / row['fit']['decode']:.2f}" if plan == "xgen" and "fit" in row else ""
-            mark = "" if row["runs"] != [1] else " (run 1)"
-            out.append(f"| {row['cell']}{mark} | {plan} {flags(plan, row)} | {r['decode']:.1f} | {r['prompt']:.0f} | "
+            mark = f"{'-'.join(map(str, row['runs']))} ({MARGIN.get(row['runs'][0], '?')})"
+            out.append(f"| {row['cell']} | {mark} | {plan} {flags(plan, row)} | {r['decode']:.1f} | {r['prompt']:.0f} | "
                        f"{r['mib']} | {ratio} | {vs_fit} |")  # fmt: skip
         if row["oom"]:
-            out.append(f"| {row['cell']} | hand {', '.join(row['oom'])} | out of memory | | | | |")
+            out.append(f"| {row['cell']} | {mark} | hand {', '.join(row['oom'])} | out of memory | | | | |")
     return "\n".join(out)
 
 
@@ -128,7 +133,9 @@ def chart(rows: list[dict[str, Any]], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    busy = [r for r in rows if r["cell"] in ("moe-6", "moe-12", "moe-24", "dense-6", "swa-6", "moe-all")]
+    seen: set[str] = set()  # one bar group per cell: the first row (run 4 where it measured the cell)
+    busy = [r for r in rows if r["cell"] in ("moe-6", "moe-12", "moe-24", "dense-6", "swa-6", "moe-all")
+            and not (r["cell"] in seen or seen.add(r["cell"]))]  # fmt: skip
     fig, ax = plt.subplots(figsize=(9, 4.2))
     w = 0.27
     for i, (plan, color) in enumerate((("xgen", "#2a7ab9"), ("fit", "#bbbbbb"), ("hand", "#e39b3b"))):
@@ -136,7 +143,8 @@ def chart(rows: list[dict[str, Any]], path: Path) -> None:
         ys = [r[plan]["decode"] if plan in r else 0 for r in busy]
         ax.bar(xs, ys, w, label={"xgen": "xgen's plan", "fit": "llama-server --fit on", "hand": "best hand plan"}[plan],
                color=color)  # fmt: skip
-    ax.set_xticks(range(len(busy)), [f"{r['cell'].split('-')[0]}\n{r['cell'].split('-')[1]} GiB free" for r in busy])
+    ax.set_xticks(range(len(busy)), [f"{r['cell'].split('-')[0]}\n{r['cell'].split('-')[1]} GiB free\n"
+                                     f"run {'-'.join(map(str, r['runs']))}" for r in busy])  # fmt: skip
     ax.set_ylabel("decode tokens/s")
     ax.set_title("NVIDIA H200, llama.cpp b11434 CUDA: another process holds all but N GiB")
     ax.legend()

@@ -28,7 +28,7 @@ ENG=$W/engines/llama-server-cuda/bin
 BUILDPKG=$(python3 -c "import importlib.util as u; print('builds' if u.find_spec('xgen_jupyter.core.builds') else 'engines')")
 
 say "card"
-nvidia-smi --query-gpu=index,name,pci.bus_id,memory.total,memory.used,driver_version,pcie.link.gen.max,pcie.link.width.max --format=csv
+nvidia-smi --query-gpu=index,name,pci.bus_id,memory.total,memory.used,driver_version,pcie.link.gen.max,pcie.link.width.max --format=csv | tee "$OUT/nvidia-smi.csv"
 nproc; grep -m1 "model name" /proc/cpuinfo; free -g | head -2
 BUILD=""
 if [ -d "$REPO/.dev/engine" ] && ls "$REPO"/.dev/engine/eng.tar.xz.* > /dev/null 2>&1; then
@@ -43,9 +43,13 @@ if [ ! -x "$ENG/llama-server" ]; then
 fi
 say "models"
 cd benchmarks/gpu
-[ -s "$W/moe.gguf" ] || python3 make_shapes.py moe "$W/moe.gguf"
-[ -s "$W/dense.gguf" ] || python3 make_model.py "$W/dense.gguf" --type q4_k_m
-[ -s "$W/swa.gguf" ] || python3 make_shapes.py swa "$W/swa.gguf"
+# Only the shapes CELLS uses, written side by side.
+need() { case ",$CELLS" in *",$1:"*) [ ! -s "$W/$1.gguf" ];; *) false;; esac; }
+MK=()  # pids: a bare `wait` would also wait for the tee of `exec > >(tee ...)`, which never ends
+need moe && { python3 make_shapes.py moe "$W/moe.gguf" & MK+=($!); }
+need dense && { python3 make_model.py "$W/dense.gguf" --type q4_k_m & MK+=($!); }
+need swa && { python3 make_shapes.py swa "$W/swa.gguf" & MK+=($!); }
+for p in "${MK[@]}"; do wait "$p"; done
 cd "$REPO"
 cat "$W"/*.gguf > /dev/null  # into the page cache: loads then time the engine, not the disk
 if [ -n "$BUILD" ]; then
@@ -63,7 +67,7 @@ fi
 "$ENG/llama-server" --help 2>&1 | grep -E -- "--n-cpu-moe|--override-tensor|--fit " | head -4
 say "measuring (no engine starts after $(( MEAS_END - 45 ))s)"
 timeout "$(left $(( MEAS_END + 10 )))" python3 benchmarks/gpu/plans_measure.py --server "$ENG/llama-server" \
-    --model "moe=$W/moe.gguf,dense=$W/dense.gguf,swa=$W/swa.gguf" --cells "$CELLS" \
+    --model "$(for s in moe dense swa; do [ -s "$W/$s.gguf" ] && printf '%s=%s,' $s "$W/$s.gguf"; done | sed 's/,$//')" --cells "$CELLS" \
     --out "$OUT/plans.json" --logdir "$W/logs" --deadline $(( T0 + MEAS_END )) ${PLANS_ARGS:-}
 say "plans_measure.py rc=$?"
 tar -czf "$OUT/engine-logs.tar.gz" -C "$W" logs 2>/dev/null
