@@ -14,12 +14,18 @@ import pytest
 
 from tests.server.conftest import next_json, on_server_loop
 from tests.server.users_idp import TestUsers
+from xgen_jupyter.core.builds.install import installed_engines
+from xgen_jupyter.core.config import default_engines_dir
 
 pytestmark = pytest.mark.engine
 
 
+ENGINES_DIR = default_engines_dir()  # read now: the Jupyter fixtures give the server a HOME of its own
+
+
 @pytest.fixture
 def jp_server_config(jp_server_config: dict[str, Any]) -> dict[str, Any]:
+    jp_server_config["XGen"]["engines_dir"] = str(ENGINES_DIR)
     jp_server_config["ServerApp"]["identity_provider_class"] = TestUsers
     return jp_server_config
 
@@ -41,10 +47,16 @@ async def ask(http: httpx.AsyncClient, base: str, user: str, body: dict[str, Any
     return r.status_code, time.monotonic() - t0, r.content
 
 
-async def one_slot(http: httpx.AsyncClient, base: str, name: str = "one") -> dict[str, Any]:
+def complete(body: bytes) -> bool:
+    """A whole streamed answer: text, the end marker, no error event (an engine interrupted or broken
+    by a concurrent request ends otherwise: llama-cpp-python's server cuts the running one short)."""
+    return b'"content"' in body and body.rstrip().endswith(b"data: [DONE]") and b'"error"' not in body
+
+
+async def one_slot(http: httpx.AsyncClient, base: str, name: str = "one", backend: str = "auto") -> dict[str, Any]:
     auth = {"Authorization": "token alice-token"}
-    r = await http.post(f"{base}/api/servers", json={"model": "default", "name": name, "n_parallel": 1},
-                        headers=auth)
+    r = await http.post(f"{base}/api/servers", json={"model": "default", "name": name, "n_parallel": 1,
+                                                     "backend": backend}, headers=auth)
     assert r.status_code == 202, r.text
     for _ in range(600):
         s = (await http.get(f"{base}/api/servers/{name}", headers=auth)).json()
@@ -67,17 +79,20 @@ async def until(pred: Any, timeout: float = 60.0) -> None:
         await asyncio.sleep(0.05)
 
 
+@pytest.mark.parametrize("backend", ["llama-cpp-python", "llama-server-cpu"])
 @on_server_loop
-async def test_light_users_wait_their_turn_not_behind_a_burst(base: str, jp_ws_fetch: Any) -> None:
+async def test_light_users_wait_their_turn_not_behind_a_burst(base: str, jp_ws_fetch: Any, backend: str) -> None:
+    if backend not in installed_engines(ENGINES_DIR) and backend != "llama-cpp-python":
+        pytest.skip(f"{backend} not built: run scripts/ci-engines.sh")
     tokens = 6
     async with httpx.AsyncClient(timeout=300, trust_env=False) as http:
-        await one_slot(http, base)
+        await one_slot(http, base, backend=backend)
         ws = await jp_ws_fetch("xgen", "api", "events", params={"interval": "0"})
         await ask(http, base, "bob", chat("one", tokens))  # warm the engine's caches
 
         async def light() -> list[float]:
             got = await asyncio.gather(*(ask(http, base, u, chat("one", tokens)) for u in ("bob", "carol") * 2))
-            assert [c for c, _, _ in got] == [200] * 4
+            assert [c for c, _, _ in got] == [200] * 4 and all(complete(b) for _, _, b in got), got
             return [t for _, t, _ in got]
 
         idle = statistics.median(await light())
@@ -97,7 +112,10 @@ async def test_light_users_wait_their_turn_not_behind_a_burst(base: str, jp_ws_f
         heavy = await asyncio.gather(*burst)
         # Every request got an answer (or an explicit 429): none lost, none hung.
         assert all(c in (200, 429) for c, _, _ in heavy) and sum(c == 200 for c, _, _ in heavy) >= 15
-        # First-come-first-served would put the light users behind ~15 of alice's requests (>= 5x).
+        assert all(complete(b) for c, _, b in heavy if c == 200)  # none cut short by another request
+        # Measured without the fair queue (the engine's own order): llama-server-cpu 8.1x (this
+        # assert fails), llama-cpp-python cuts running streams short (complete() fails); with it
+        # 1.7x and 2.1x.
         assert busy <= 3 * idle, (busy, idle)
         assert (await queue_of(http, base))["queued"] == 0
 
