@@ -35,7 +35,7 @@ def main() -> int:
     a = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         model = Path(tmp) / "tiny-llama"
-        subprocess.run([a.python, str(ROOT / "tests/engines/make_tiny_llama.py"), str(model)], check=True,
+        subprocess.run([a.python, str(ROOT / "tests/core/adapters/make_tiny_llama.py"), str(model)], check=True,
                        capture_output=True, timeout=300)  # fmt: skip
         facts = inspect_model(str(model))
         with socket.socket() as s:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The vLLM CPU build in its own venv (vLLM pins its own torch and transformers, so it stays out
-# of .venv). xgen finds it through c.XGen.vllm_python = <venv>/bin/python; tests/engines/
+# of .venv). xgen finds it through c.XGen.vllm_python = <venv>/bin/python; tests/core/adapters/
 # test_vllm_cpu.py uses it when present.
 #
 #   bash scripts/install-vllm.sh            healthy venv: print its path (< 1 s); absent: build it

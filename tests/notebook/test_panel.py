@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 import xgen_jupyter
-from tests.hardware.hwfixtures import FIXTURES, NVMLReplay
+from tests.core.hardware.hwfixtures import FIXTURES, NVMLReplay
 from xgen_jupyter.core.hardware.nvml import NVMLDetector
 from xgen_jupyter.notebook import panel as panel_module
 from xgen_jupyter.notebook.panel import XGenPanel

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.hardware.hwfixtures import FIXTURES, NVMLReplay
+from tests.core.hardware.hwfixtures import FIXTURES, NVMLReplay
 from xgen_jupyter.core.hardware.nvml import NVMLDetector
 from xgen_jupyter.core.units import gib
 from xgen_jupyter.notebook.panel import XGenPanel

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from tests.hardware.hwfixtures import FIXTURES, FakeTools
+from tests.core.hardware.hwfixtures import FIXTURES, FakeTools
 from xgen_jupyter.core.hardware.types import VulkanDevice
 from xgen_jupyter.core.hardware.vulkan import VulkanDetector, gpu_from_vulkan, parse_vulkaninfo_summary
 

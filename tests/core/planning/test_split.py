@@ -4,7 +4,7 @@ split fit, and the planner's choice (hand-computed values in the comments)."""
 from __future__ import annotations
 
 import pytest
-from test_memory import L8B, L70B, llama_shaped
+from tests.core.planning.test_memory import L8B, L70B, llama_shaped
 
 from xgen_jupyter.core.box.devices import claims_for
 from xgen_jupyter.core.errors import RequestError

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.hardware.hwfixtures import FIXTURES, NVMLReplay
+from tests.core.hardware.hwfixtures import FIXTURES, NVMLReplay
 from xgen_jupyter.core.hardware.nvml import NVMLDetector
 
 
@@ -42,7 +42,7 @@ def test_two_h200_replay_and_a_split_plan_on_busy_cards() -> None:
     lowered as the run's fillers did) a model that fits neither card alone is split over both."""
     from dataclasses import replace
 
-    from tests.test_memory import llama_shaped
+    from tests.core.planning.test_memory import llama_shaped
     from xgen_jupyter.core.adapters.registry import backend_ids, row
     from xgen_jupyter.core.hardware.types import CPUInfo, HardwareReport
     from xgen_jupyter.core.planning.backend import BackendInstall

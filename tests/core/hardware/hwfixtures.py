@@ -15,7 +15,7 @@ import pytest
 
 from xgen_jupyter.core.hardware import chain
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 FIXTURES = REPO / "tests" / "fixtures" / "devices"
 SHARED = REPO.parent / "shared" / "devices"
 

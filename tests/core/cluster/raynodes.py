@@ -72,7 +72,7 @@ class TwoNodeCluster:
         temp = Path(f"/tmp/xgr-{os.getpid()}-{self.port}")  # short: Ray's socket paths must fit 107 bytes
         self.temp = temp
         common = ["--num-cpus=1", "--disable-usage-stats", "--object-store-memory=80000000", f"--temp-dir={temp}"]
-        base = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": str(Path(__file__).parents[2])}
+        base = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": str(Path(__file__).parents[3])}
         base.pop("XGEN_HARDWARE_REPORT", None)
         self.head = RayNode(["--head", f"--node-ip-address={HEAD_IP}", f"--port={self.port}",
                              "--include-dashboard=false", f"--dashboard-port={free_port()}",

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.hardware.hwfixtures import FIXTURES, FakeTools, shared_file
+from tests.core.hardware.hwfixtures import FIXTURES, FakeTools, shared_file
 from xgen_jupyter.core.hardware.amd import AMDSMIDetector, parse_amd_smi_json, to_bytes
 from xgen_jupyter.core.hardware.rocminfo import RocminfoDetector, parse_rocminfo
 

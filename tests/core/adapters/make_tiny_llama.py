@@ -2,7 +2,7 @@
 
 Run with the vLLM venv's Python (transformers and tokenizers live there, not in .venv):
 
-    python tests/engines/make_tiny_llama.py OUT_DIR
+    python tests/core/adapters/make_tiny_llama.py OUT_DIR
 
 2 layers, hidden 256, 4 heads: head_dim 64, since vLLM's CPU attention needs head_dim >= 32.
 The tokenizer is a WordLevel model trained on a few sentences, with a chat template, so the

@@ -31,7 +31,7 @@ import httpx
 import psutil
 import pytest
 
-from tests.cluster.raynodes import HEAD_IP, NODE_IP, TwoNodeCluster, free_port
+from tests.core.cluster.raynodes import HEAD_IP, NODE_IP, TwoNodeCluster, free_port
 from tests.conftest import REPO, pid_alive
 
 pytest.importorskip("ray")

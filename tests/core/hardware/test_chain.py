@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.hardware.hwfixtures import FIXTURES, FakeTools, NVMLReplay, shared_file
+from tests.core.hardware.hwfixtures import FIXTURES, FakeTools, NVMLReplay, shared_file
 from xgen_jupyter.core.errors import XGenError
 from xgen_jupyter.core.hardware import chain
 from xgen_jupyter.core.hardware.amd import AMDSMIDetector

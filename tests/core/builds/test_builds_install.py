@@ -32,7 +32,7 @@ from xgen_jupyter.core.builds.toolchain import Toolchain, cmake_configure_args
 from xgen_jupyter.core.builds.vulkan_deps import headers_ok
 from xgen_jupyter.core.errors import RequestError, XGenError
 
-FIXTURES = Path(__file__).parent / "fixtures" / "engines"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "engines"
 
 
 def fake_build(root: Path, backend: str, *, build_json: bool = True, executable: bool = True) -> Path:
