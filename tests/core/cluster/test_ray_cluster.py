@@ -31,8 +31,8 @@ import httpx
 import psutil
 import pytest
 
-from tests.core.cluster.raynodes import HEAD_IP, NODE_IP, TwoNodeCluster, free_port
 from tests.conftest import REPO, pid_alive
+from tests.core.cluster.raynodes import HEAD_IP, NODE_IP, TwoNodeCluster, free_port
 
 pytest.importorskip("ray")
 pytestmark = [pytest.mark.engine, pytest.mark.timeout(240)]

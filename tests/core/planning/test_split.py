@@ -4,8 +4,8 @@ split fit, and the planner's choice (hand-computed values in the comments)."""
 from __future__ import annotations
 
 import pytest
-from tests.core.planning.test_memory import L8B, L70B, llama_shaped
 
+from tests.core.planning.test_memory import L8B, L70B, llama_shaped
 from xgen_jupyter.core.box.devices import claims_for
 from xgen_jupyter.core.errors import RequestError
 from xgen_jupyter.core.hardware.types import CPUInfo, GPUInfo, HardwareReport
