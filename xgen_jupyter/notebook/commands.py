@@ -89,6 +89,10 @@ def _keys(p: Parser) -> None:
     p.add_argument("--var", default=None, help="create: put the key in this variable instead of printing it")
 
 
+def _usage(p: Parser) -> None:
+    p.add_argument("--json", action="store_true")
+
+
 def _chat(p: Parser) -> None:
     p.add_argument("name")
     p.add_argument("prompt", nargs="*", help="(line form) the prompt")
@@ -126,6 +130,8 @@ COMMANDS: tuple[Command, ...] = (
             "put an openai.OpenAI client for NAME in a variable (default: client)", _client),
     Command("keys", "keys [create NAME [--models A,B] | revoke ID]",
             "API keys that open only the proxy (xgen/v1), e.g. for scripts outside the browser", _keys),
+    Command("usage", "usage [--json]",
+            "requests, tokens and memory-seconds per user and model through this Jupyter server's proxy", _usage),
     Command("panel", "panel", "live panel: GPUs, servers, a load form, logs"),
     Command("chat", "%%xgen chat NAME", "the cell is the prompt; the answer streams in", _chat, cell=True),
     Command("help", "help", "this list"),

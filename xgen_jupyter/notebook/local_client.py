@@ -74,6 +74,12 @@ class LocalClient:
     def revoke_key(self, key_id: str) -> Message:
         raise _no_proxy()
 
+    def usage(self) -> list[Message]:
+        from ..core.errors import XGenError
+
+        raise XGenError("usage is counted by a Jupyter server's proxy (xgen/v1); this kernel runs xgen in-process, "
+                        "without one", "run the notebook in JupyterLab or Jupyter Server with xgen-jupyter")
+
     def follow_logs(
         self, name: str, on_line: Callable[[Message], None], stop: threading.Event, tail: int
     ) -> None:

@@ -165,6 +165,11 @@ class XGenMagics(Magics):
 
         run_keys(self.client, ns, self.shell)
 
+    def cmd_usage(self, ns: argparse.Namespace, cell: str | None) -> None:
+        from .usage import run_usage
+
+        run_usage(self.client, ns)
+
     def cmd_chat(self, ns: argparse.Namespace, cell: str | None) -> None:
         from .chat import stream_chat
 

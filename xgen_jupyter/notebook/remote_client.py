@@ -54,7 +54,7 @@ class RemoteClient:
             ) from None
         if resp.status_code >= 400:
             raise error_from_response(resp)
-        return resp.json()
+        return resp.text if path == "xgen/metrics" else resp.json()
 
     def hardware(self, refresh: bool = False) -> Message:
         return dict(self._call("GET", "xgen/api/hardware", params={"refresh": "1"} if refresh else None))
@@ -96,6 +96,11 @@ class RemoteClient:
 
     def revoke_key(self, key_id: str) -> Message:
         return dict(self._call("DELETE", f"xgen/api/keys/{self.conn.quote(key_id)}"))
+
+    def usage(self) -> list[Message]:
+        from .usage import rows_from_metrics
+
+        return rows_from_metrics(self._call("GET", "xgen/metrics"))  # Prometheus text, not JSON
 
     def follow_logs(
         self, name: str, on_line: Callable[[Message], None], stop: threading.Event, tail: int

@@ -4,6 +4,8 @@ and scheduler errors in OpenAI's shape."""
 from __future__ import annotations
 
 import asyncio
+import getpass
+import re
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,8 @@ def scheduler(settings: dict[str, Any]) -> Scheduler:
         sched = settings["xgen_scheduler"] = Scheduler(core, catalog, core.config.queue_limit)
     return sched
 
+
+_ANON = re.compile(r"[0-9a-f]{32}")
 
 #: A streaming client whose model is still loading after KEEPALIVE_AFTER seconds gets the stream's
 #: headers and an SSE comment every KEEPALIVE_EVERY seconds (clients ignore comments; proxies and
@@ -59,8 +63,16 @@ async def loaded(handler: Any, load: Coroutine[Any, Any, Any], stream: bool) -> 
 
 
 def user_of(handler: Any) -> str:
+    """Who asks, for the fair queues and the accounting. Jupyter's shared token names nobody (it makes
+    a random "Anonymous ..." user per request): that is the server's own user."""
     user = handler.current_user
-    return str(getattr(user, "username", None) or user or "anonymous")
+    name = str(getattr(user, "username", None) or "")
+    if not name or (str(getattr(user, "name", "")).startswith("Anonymous ") and _ANON.fullmatch(name)):
+        core = handler.settings["xgen_core"]  # the owner its loads are booked to (registry, service)
+        registry = getattr(core, "registry", None)
+        owner = registry.user if registry is not None else getattr(core, "hello", {}).get("user")
+        return str(owner or getattr(core.config, "user", None) or getpass.getuser())
+    return name
 
 
 def as_openai(exc: Exception, model: str, error_cls: type[Any]) -> Any:
