@@ -8,7 +8,7 @@
 #   vulkan-tools                              vulkaninfo, used by hardware detection
 #   debian-archive-keyring                    verifies the private Debian 13 Vulkan headers download
 #   acl                                       setfacl: sharing a model's key with another Unix user
-#                                             (tests/box once tests/service has created alice and bob)
+#                                             (tests/core/box once tests/boxd has created alice and bob)
 set -euo pipefail
 
 packages=(cmake ninja-build build-essential ccache ca-certificates debian-archive-keyring acl)

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
-from tests.box.jupyter_proc import JupyterProc
+from tests.core.box.jupyter_proc import JupyterProc
 from xgen_jupyter.notebook.commands import UsageError, parse
 from xgen_jupyter.notebook.connection import Connection
 from xgen_jupyter.notebook.local_client import LocalClient

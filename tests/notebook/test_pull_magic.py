@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
-from tests.box.jupyter_proc import JupyterProc
+from tests.core.box.jupyter_proc import JupyterProc
 from tests.hub_mirror import HubMirror
 from tests.model_files import write_gguf
 from xgen_jupyter.core.errors import ModelError

@@ -1,6 +1,6 @@
 """Without a box service the models run in the Jupyter server itself, and every view says so:
 GET xgen/api/hardware, the events websocket's hello and `%xgen gpus` (the box service's side:
-tests/service/test_box_loop_free.py)."""
+tests/boxd/test_box_loop_free.py)."""
 
 from __future__ import annotations
 

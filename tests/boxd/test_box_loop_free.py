@@ -13,7 +13,7 @@ import httpx
 import pytest
 import websocket
 
-from tests.box.jupyter_proc import JupyterProc
+from tests.core.box.jupyter_proc import JupyterProc
 
 pytestmark = pytest.mark.engine
 

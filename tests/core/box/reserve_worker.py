@@ -2,7 +2,7 @@
 
 Plans only: the CUDA backend is marked installed so the planner produces GPU plans, and no
 engine is ever started (the registry is what is under test). Prints one JSON line.
-Usage: python -m tests.box.reserve_worker SHARED_DIR REPORT_JSON N HOLD_FILE
+Usage: python -m tests.core.box.reserve_worker SHARED_DIR REPORT_JSON N HOLD_FILE
 """
 
 from __future__ import annotations

@@ -69,7 +69,7 @@ def test_two_processes_twenty_concurrent_gpu_plans_each_never_exceed_free(shared
     hold.write_text("")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     procs = [
-        subprocess.Popen([sys.executable, "-m", "tests.box.reserve_worker", str(shared_dir), str(sim_report), "20",
+        subprocess.Popen([sys.executable, "-m", "tests.core.box.reserve_worker", str(shared_dir), str(sim_report), "20",
                           str(hold)], env={**env, "XGEN_USER": user}, stdout=subprocess.PIPE, text=True, cwd=REPO)
         for user in ("alice", "bob")
     ]

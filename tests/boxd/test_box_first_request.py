@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from tests.box.jupyter_proc import JupyterProc
+from tests.core.box.jupyter_proc import JupyterProc
 
 pytestmark = pytest.mark.engine
 

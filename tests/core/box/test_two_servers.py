@@ -119,7 +119,7 @@ async def test_two_users_forty_concurrent_loads_never_oversubscribe(pair, shared
     r = alice.api("POST", f"servers/{name}/share", json={"users": ["bob"]})
     assert r.status_code == 200 and r.json()["shared_with"] == ["bob"], r.text
     key_files = list((shared_dir / "keys").glob("alice-*.key"))
-    # 0600, plus a POSIX ACL for bob where bob is a real Unix user (tests/service creates one): the
+    # 0600, plus a POSIX ACL for bob where bob is a real Unix user (tests/boxd creates one): the
     # group bits then show the ACL's mask (0640). Nobody else may read it either way.
     mode = key_files[0].stat().st_mode & 0o777
     assert len(key_files) == 1 and mode & 0o707 == 0o600 and mode & 0o070 in (0, 0o040), oct(mode)

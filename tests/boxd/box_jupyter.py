@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from tests.box.jupyter_proc import JupyterProc
+from tests.core.box.jupyter_proc import JupyterProc
 
 from .box_harness import user_python
 
