@@ -77,11 +77,7 @@ class XGenCore:
                 self._hardware = cluster.hardware
                 self._sample_free = False
         else:
-            self.manager = ProcessManager(
-                self._replan, host=self.config.host, ready_timeout=self.config.ready_timeout,
-                grace_period=self.config.grace_period, restart_backoff=self.config.restart_backoff,
-                restart_backoff_cap=self.config.restart_backoff_cap,
-            )  # fmt: skip
+            self.manager = ProcessManager.from_config(self._replan, self.config)
         # The shared box: reserve memory box-wide before any engine starts (core/box).
         self.registry: BoxRegistry | None = None
         if self.config.shared_dir not in (None, "") and not self.config.cluster:  # "": off, as in c.XGen

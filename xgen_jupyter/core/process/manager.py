@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from ..adapters.base import BackendAdapter, Progress
+from ..config import CoreConfig
 from ..errors import XGenError
 from ..planning.request import LoadRequest
 from .causes import Cause, classify
@@ -31,6 +32,8 @@ from .supervisor import Replan
 __all__ = ["Event", "Listener", "ProcessManager", "name_for"]
 
 MAX_SAME_BACKEND_RETRIES = 2
+#: The CoreConfig fields the supervisor reads (its keyword arguments carry the same names).
+SUPERVISOR_SETTINGS = ("host", "ready_timeout", "grace_period", "restart_backoff", "restart_backoff_cap")
 
 
 def name_for(request: LoadRequest) -> str:
@@ -43,6 +46,11 @@ def name_for(request: LoadRequest) -> str:
 
 
 class ProcessManager:
+    @classmethod
+    def from_config(cls, replan: Replan, config: CoreConfig) -> ProcessManager:
+        """The supervisor for ``config`` (the settings it reads are CoreConfig's, by field name)."""
+        return cls(replan, **{k: getattr(config, k) for k in SUPERVISOR_SETTINGS})
+
     def __init__(
         self,
         replan: Replan,
