@@ -13,7 +13,8 @@ from xgen_jupyter.core.planning import memory
 from xgen_jupyter.core.planning.context import PlanInputs
 from xgen_jupyter.core.planning.planner import plan
 from xgen_jupyter.core.planning.request import parse_request
-from xgen_jupyter.core.planning.split import PIPELINE_COPIES, estimate_split, fit_split, layer_devices
+from xgen_jupyter.core.planning.split import PIPELINE_COPIES, estimate_split, layer_devices
+from xgen_jupyter.core.planning.split_fit import fit_split
 from xgen_jupyter.core.textreport import render_plan
 
 MiB, GiB = 1024**2, 1024**3

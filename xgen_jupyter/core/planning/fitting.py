@@ -9,7 +9,7 @@ from typing import Any
 from ..errors import RequestError
 from ..hardware.types import GPUInfo
 from ..units import gib
-from . import costmodel, memory, placement, split
+from . import costmodel, memory, placement, split_fit
 from .context import PlanInputs, RuleCtx
 from .plan import MemoryEstimate, Prediction, Reason
 
@@ -85,9 +85,9 @@ def _fit_split(
     user: dict[str, Any],
     gpus: tuple[GPUInfo, ...],
     mode: str,
-) -> tuple[split.SplitFit, list[int]]:
+) -> tuple[split_fit.SplitFit, list[int]]:
     budgets = [_budget(inp, g)[0] for g in gpus]
-    res = split.fit_split(
+    res = split_fit.fit_split(
         inp.facts, budgets=budgets, mode=mode, n_ctx=values["n_ctx"], n_ctx_min=min(MIN_CTX, values["n_ctx"]),
         ctx_pinned="n_ctx" in user, tensor_split=values.get("tensor_split"), **_fit_kw(ctx, values),
     )  # fmt: skip
