@@ -44,6 +44,10 @@ class FairQueue:
     _closed: str | None = None
 
     @property
+    def closed(self) -> bool:
+        return self._closed is not None
+
+    @property
     def queued(self) -> int:
         return sum(len(q) for q in self._waiting.values())
 

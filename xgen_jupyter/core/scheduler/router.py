@@ -135,9 +135,10 @@ class Scheduler:
     # -- slots ---------------------------------------------------------------------------
     def queue(self, server: Any) -> FairQueue:
         known = self._queues.get(server.name)
-        if known is not None and known[0] is server:
+        # A crashed server restarted by its policy is the same object: its closed queue is not reused.
+        if known is not None and known[0] is server and not known[1].closed:
             return known[1]
-        if known is not None:
+        if known is not None and not known[1].closed:
             known[1].close(f"{server.name!r} was loaded again")
         slots = max(1, int(getattr(server.plan.settings, "n_parallel", 1) or 1))
         q = FairQueue(server.name, slots, self.queue_limit, on_change=self._publish)
