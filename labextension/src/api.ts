@@ -66,7 +66,19 @@ export async function requestAPI<T>(
   query?: { [key: string]: string | number | undefined },
   settings: ServerConnection.ISettings = ServerConnection.makeSettings()
 ): Promise<T> {
-  const url = apiUrl(settings.baseUrl, endPoint, query);
+  return requestURL<T>(apiUrl(settings.baseUrl, endPoint, query), init, settings);
+}
+
+/** Call the OpenAI-compatible proxy, `xgen/v1/<parts>` (e.g. ['models']), and return its JSON. */
+export async function requestProxy<T>(
+  parts: string[],
+  settings: ServerConnection.ISettings = ServerConnection.makeSettings()
+): Promise<T> {
+  const url = URLExt.join(proxyUrl(settings.baseUrl), ...parts.map(p => encodeURIComponent(p)));
+  return requestURL<T>(url, {}, settings);
+}
+
+async function requestURL<T>(url: string, init: RequestInit, settings: ServerConnection.ISettings): Promise<T> {
   let response: Response;
   try {
     response = await ServerConnection.makeRequest(url, init, settings);

@@ -1,5 +1,5 @@
 /** Pure formatting helpers. */
-import { IBoxDevice, IGPU, IReason } from './types';
+import { IBoxDevice, IGPU, IQueue, IReason } from './types';
 
 const GIB = 1024 ** 3;
 const MIB = 1024 ** 2;
@@ -91,4 +91,17 @@ export function formatError(body: unknown, fallback: string): string {
     }
   }
   return fallback;
+}
+
+/**
+ * "n queued (you: position k)": requests waiting for a server's slots and where `user`'s are
+ * (1 = next); null when nothing waits.
+ */
+export function formatQueue(queue: IQueue | null | undefined, user: string | null): string | null {
+  if (!queue || !queue.queued) {
+    return null;
+  }
+  const mine = user ? (queue.positions ?? {})[user] ?? [] : [];
+  const you = mine.length ? ` (you: position${mine.length > 1 ? 's' : ''} ${mine.join(', ')})` : '';
+  return `${queue.queued} queued${you}`;
 }

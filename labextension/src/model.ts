@@ -4,10 +4,12 @@
  */
 import {
   IBoxServer,
+  ICatalogEntry,
   IGPU,
   IHardwareReport,
   IProgress,
   IPullJob,
+  IQueue,
   IServer,
   ServerState,
   XgenAction
@@ -28,6 +30,12 @@ export interface IState {
   boxError: string | null;
   /** Model pulls by job id, as the last event or answer had them. */
   pulls: { [id: string]: IPullJob };
+  /** The proxy's fair queue per server, from `queue` events. */
+  queues: { [name: string]: IQueue };
+  /** `GET xgen/v1/models`: loaded servers and loadable catalog names; null until the first answer. */
+  catalog: ICatalogEntry[] | null;
+  /** Who we are to the queues, when the hello says (box service: "…, user <name>"); else null. */
+  user: string | null;
 }
 
 export const initialState: IState = Object.freeze({
@@ -41,7 +49,10 @@ export const initialState: IState = Object.freeze({
   error: null,
   box: null,
   boxError: null,
-  pulls: {}
+  pulls: {},
+  queues: {},
+  catalog: null,
+  user: null
 }) as IState;
 
 /** States in which an engine is (or is about to be) running. */
@@ -101,6 +112,7 @@ export function reduce(state: IState, action: XgenAction): IState {
         servers: serverMap(action.servers ?? []),
         hardware,
         core: action.xgen_core ?? state.core,
+        user: userOf(action.xgen_core) ?? state.user,
         gpus: hardware?.gpus ?? state.gpus,
         progress: {},
         connected: true,
@@ -124,6 +136,10 @@ export function reduce(state: IState, action: XgenAction): IState {
         progress: { ...state.progress, [action.server]: action.data }
       };
     }
+    case 'queue':
+      return { ...state, queues: { ...state.queues, [action.server]: action.data } };
+    case 'catalog':
+      return { ...state, catalog: action.models ?? [] };
     case 'gpus':
       return { ...state, gpus: action.data.gpus ?? [], gpusTime: action.data.time ?? null };
     case 'box':
@@ -188,4 +204,20 @@ export function gpuGroups(gpus: IGPU[]): { node: string | null; gpus: IGPU[] }[]
     groups.set(node, [...(groups.get(node) ?? []), g]);
   }
   return [...groups].map(([node, list]) => ({ node: node || null, gpus: list }));
+}
+
+/** The user name in the hello's `xgen_core` ("box service at <socket>, user <name>"), else null. */
+export function userOf(core: string | null | undefined): string | null {
+  const m = /, user (\S+)$/.exec(core ?? '');
+  return m && m[1] !== 'None' && m[1] !== 'undefined' ? m[1] : null;
+}
+
+/** A server's fair queue: the latest `queue` event, else what its REST answer carried. */
+export function queueOf(state: IState, name: string): IQueue | null {
+  return state.queues[name] ?? state.servers[name]?.queue ?? null;
+}
+
+/** Catalog names not loaded and not the name of a listed server, by name. */
+export function unloadedModels(state: IState): ICatalogEntry[] {
+  return (state.catalog ?? []).filter(m => !m.loaded && !state.servers[m.id]).sort((a, b) => a.id.localeCompare(b.id));
 }

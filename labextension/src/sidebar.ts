@@ -71,6 +71,9 @@ export class XgenSidebar extends Panel {
     if (force || !prev || prev.box !== state.box || prev.boxError !== state.boxError) {
       this.box.render(state);
     }
+    if (prev && (prev.queues !== state.queues || prev.catalog !== state.catalog || prev.user !== state.user)) {
+      this.servers.render(state); // queue lines and the catalog live in the server list
+    }
     if (force || !prev || prev.servers !== state.servers || prev.progress !== state.progress) {
       this.servers.render(state);
       this.form.render(state);

@@ -4,12 +4,13 @@
  */
 import { ServerConnection } from '@jupyterlab/services';
 import { ISignal, Signal } from '@lumino/signaling';
-import { requestAPI, socketUrl } from './api';
-import { IState, initialState, reduce } from './model';
+import { requestAPI, requestProxy, socketUrl } from './api';
+import { IState, initialState, isLoading, reduce } from './model';
 import { JSONSocket } from './socket';
 import {
   IBackendEntry,
   IBoxServer,
+  ICatalogEntry,
   ILoadRequest,
   IModelEntry,
   IPlan,
@@ -87,7 +88,14 @@ export class XgenStore {
     }
     this._socket = new JSONSocket({
       url: () => socketUrl(['events'], { interval: this._interval }),
-      onMessage: msg => this.dispatch(msg as XgenEvent),
+      onMessage: msg => {
+        const event = msg as XgenEvent;
+        this.dispatch(event);
+        // A server came, settled or went: the catalog's loaded marks moved.
+        if (event.kind === 'hello' || (event.kind === 'state' && !isLoading(event.data.state))) {
+          void this.refreshCatalog();
+        }
+      },
       onStatus: (connected, error) => this.dispatch({ kind: 'connection', connected, error })
     });
     // Other users' servers send us no events: poll for them (skipped while disconnected;
@@ -124,6 +132,19 @@ export class XgenStore {
     return this._boxInFlight;
   }
 
+  /**
+   * Fetch `xgen/v1/models` (loaded servers and loadable catalog names) into the state. A failure
+   * keeps the last catalog: the section is a convenience, the servers list stays right.
+   */
+  async refreshCatalog(): Promise<void> {
+    try {
+      const answer = await requestProxy<{ data: ICatalogEntry[] }>(['models'], this._settings);
+      this.dispatch({ kind: 'catalog', models: answer.data ?? [] });
+    } catch (err) {
+      console.warn('xgen: the model catalog could not be fetched', err);
+    }
+  }
+
   async refreshServers(): Promise<void> {
     const answer = await requestAPI<{ servers: IServer[] }>(['servers']);
     this.dispatch({ kind: 'servers', servers: answer.servers });
@@ -147,10 +168,8 @@ export class XgenStore {
 
   /** Start a server; the answer (202, state planned/starting) goes into the state at once. */
   async load(request: ILoadRequest): Promise<IServer> {
-    const server = await requestAPI<IServer>(['servers'], {
-      method: 'POST',
-      body: JSON.stringify(request)
-    });
+    const init = { method: 'POST', body: JSON.stringify(request) };
+    const server = await requestAPI<IServer>(['servers'], init, undefined, this._settings);
     this.dispatch({ kind: 'upsert', data: server });
     return server;
   }

@@ -72,6 +72,26 @@ export interface IServer {
   error?: IServerError | null;
   progress?: number | null;
   progress_message?: string | null;
+  /** The proxy's fair queue (`GET xgen/api/servers/{name}`); null until a request went through it. */
+  queue?: IQueue | null;
+  [key: string]: unknown;
+}
+
+/** FairQueue.snapshot() (core/scheduler/fairqueue.py): positions per user, 1 = next. */
+export interface IQueue {
+  slots: number;
+  in_flight: number;
+  queued: number;
+  limit?: number;
+  positions: { [user: string]: number[] };
+}
+
+/** One entry of `GET xgen/v1/models`: a ready server (loaded) or a catalog name a load can start. */
+export interface ICatalogEntry {
+  id: string;
+  loaded: boolean;
+  catalog?: 'default' | 'gguf' | 'hf' | 'preset' | string;
+  size?: number | null;
   [key: string]: unknown;
 }
 
@@ -199,6 +219,7 @@ export type XgenEvent =
     }
   | { kind: 'state'; server: string; data: IServer }
   | { kind: 'progress'; server: string; data: IProgress }
+  | { kind: 'queue'; server: string; data: IQueue }
   | { kind: 'gpus'; data: { gpus: IGPU[]; time: number } }
   | { kind: 'pull'; job: IPullJob };
 
@@ -209,4 +230,5 @@ export type XgenAction =
   | { kind: 'upsert'; data: IServer }
   | { kind: 'box'; servers: IBoxServer[] }
   | { kind: 'box-error'; error: string }
+  | { kind: 'catalog'; models: ICatalogEntry[] }
   | { kind: 'connection'; connected: boolean; error?: string | null };

@@ -110,12 +110,15 @@ class XGenPanel:
             self.gpus.set_hardware(msg.get("hardware") or {})
             self.form.preview.set_hardware(msg.get("hardware") or {})
             self.gpus.set_core(msg.get("xgen_core"))
+            self.servers.set_core(msg.get("xgen_core"))
             self.servers.replace_all(msg.get("servers") or [])
         elif kind == "state":
             self.servers.apply(msg["data"])
             self._box_wake.set()
         elif kind == "progress":
             self.servers.progress(msg["server"], msg.get("data") or {})
+        elif kind == "queue":
+            self.servers.queue(msg["server"], msg.get("data") or {})
         elif kind == "gpus":
             self.gpus.set_gpus((msg.get("data") or {}).get("gpus") or [])
             self.form.preview.set_gpus((msg.get("data") or {}).get("gpus") or [])

@@ -1,7 +1,9 @@
-"""The panel's server list: state, backend, endpoint and reasons per server, with an unload button."""
+"""The panel's server list: state, backend, endpoint, queue and reasons per server, with an unload button."""
 
 from __future__ import annotations
 
+import getpass
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +21,21 @@ STATE_STYLE = {
 }
 
 
+def queue_text(queue: dict[str, Any] | None, user: str | None) -> str:
+    """"n queued (you: position k)" from a FairQueue snapshot (1 = next); "" when nothing waits."""
+    if not queue or not queue.get("queued"):
+        return ""
+    mine = (queue.get("positions") or {}).get(user, []) if user else []
+    you = f" (you: position{'s' if len(mine) > 1 else ''} {', '.join(map(str, mine))})" if mine else ""
+    return f"{queue['queued']} queued{you}"
+
+
+def user_of(core: str | None) -> str | None:
+    """The user a box service knows us as ("box service at <socket>, user <name>"), else None."""
+    m = re.search(r", user (\S+)$", core or "")
+    return m.group(1) if m and m.group(1) != "None" else None
+
+
 class ServerRow:
     def __init__(
         self, server: dict[str, Any], on_unload: Callable[[str], None], on_select: Callable[[str], None]
@@ -30,6 +47,7 @@ class ServerRow:
         self.endpoint = w.Label()
         self.progress = w.FloatProgress(min=0.0, max=1.0, layout=w.Layout(width="120px"))
         self.reasons = w.HTML()
+        self.queue = w.Label()  # the proxy's fair queue: requests waiting for this server's slots
         self.unload_button = w.Button(
             description="unload", button_style="warning", layout=w.Layout(width="80px")
         )
@@ -37,9 +55,10 @@ class ServerRow:
         self.unload_button.on_click(lambda _: on_unload(self.name))
         self.logs_button.on_click(lambda _: on_select(self.name))
         head = w.HBox([self.title, self.state, self.progress, self.backend, self.endpoint,
-                       self.logs_button, self.unload_button])  # fmt: skip
+                       self.queue, self.logs_button, self.unload_button])  # fmt: skip
         self.widget = w.VBox([head, self.reasons], layout=w.Layout(border="1px solid #ddd", padding="2px"))
         self.data: dict[str, Any] = {}
+        self.user: str | None = None
         self.update(server)
 
     def update(self, server: dict[str, Any]) -> None:
@@ -51,6 +70,7 @@ class ServerRow:
         self.progress.bar_style = STATE_STYLE.get(s.get("state", ""), "info")
         self.backend.value = s.get("backend", "")
         self.endpoint.value = s.get("endpoint") or ""
+        self.queue.value = queue_text(s.get("queue"), self.user)
         err = (s.get("error") or {}).get("summary")
         items = [f"<li>[{r['rule']}] {r['effect']}: {r['why']}</li>" for r in s.get("reasons") or []]
         if err:
@@ -66,6 +86,7 @@ class ServersView:
     def __init__(self, on_unload: Callable[[str], None], on_select: Callable[[str], None]) -> None:
         self.on_unload, self.on_select = on_unload, on_select
         self.rows: dict[str, ServerRow] = {}
+        self.user: str | None = getpass.getuser()  # who we are to the queues; a box service's hello says
         self.empty = w.Label(value="no servers loaded")
         self.servers_box = w.VBox([])
         self.widget = w.VBox([w.HTML("<b>Servers</b>"), self.empty, self.servers_box])
@@ -81,9 +102,12 @@ class ServersView:
     def apply(self, server: dict[str, Any], relayout: bool = True) -> None:
         row = self.rows.get(server["name"])
         if row is None:
-            self.rows[server["name"]] = ServerRow(server, self.on_unload, self.on_select)
+            row = self.rows[server["name"]] = ServerRow(server, self.on_unload, self.on_select)
+            row.user = self.user
+            row.update({})
             relayout = True
         else:
+            row.user = self.user
             row.update(server)
         if relayout:
             self._relayout()
@@ -91,6 +115,14 @@ class ServersView:
     def progress(self, name: str, data: dict[str, Any]) -> None:
         if name in self.rows:
             self.rows[name].set_progress(data.get("progress"), data.get("message", ""))
+
+    def set_core(self, core: str | None) -> None:
+        self.user = user_of(core) or self.user
+
+    def queue(self, name: str, snapshot: dict[str, Any]) -> None:
+        if name in self.rows:
+            self.rows[name].user = self.user
+            self.rows[name].update({"queue": snapshot})
 
     def _relayout(self) -> None:
         self.servers_box.children = tuple(r.widget for r in self.rows.values())

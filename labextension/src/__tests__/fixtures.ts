@@ -1,4 +1,4 @@
-import { IBoxServer, IGPU, IHardwareReport, IServer } from '../types';
+import { IBoxServer, ICatalogEntry, IGPU, IHardwareReport, IQueue, IServer } from '../types';
 
 /** A server as ManagedServer.to_dict() sends it (trimmed to what the UI reads). */
 export function server(name: string, state: IServer['state'], extra: Partial<IServer> = {}): IServer {
@@ -105,5 +105,29 @@ export function boxEntry(owner: string, name: string, extra: Partial<IBoxServer>
     shared_with: [],
     mine: false,
     ...extra
+  };
+}
+
+/**
+ * A `queue` event as Scheduler._publish sends it (core/scheduler/router.py): FairQueue.snapshot()
+ * of a 1-slot server with alice's two requests and bob's one waiting, round-robin (alice first).
+ */
+export function queueEvent(serverName: string, extra: Partial<IQueue> = {}): { kind: 'queue'; server: string; data: IQueue } {
+  return {
+    kind: 'queue',
+    server: serverName,
+    data: { slots: 1, in_flight: 1, queued: 3, limit: 64, positions: { alice: [1, 3], bob: [2] }, ...extra }
+  };
+}
+
+/** `GET xgen/v1/models` as ModelsProxyHandler answers (server/proxy.py): one ready server, then catalog names not loaded. */
+export function modelsAnswer(): { object: 'list'; data: ICatalogEntry[] } {
+  return {
+    object: 'list',
+    data: [
+      { id: 'default', object: 'model', created: 0, owned_by: 'xgen', loaded: true },
+      { id: 'qwen3-0.6b-q8_0', object: 'model', created: 0, owned_by: 'xgen', loaded: false, catalog: 'gguf', size: 639446688 },
+      { id: 'small-ctx', object: 'model', created: 0, owned_by: 'xgen', loaded: false, catalog: 'preset', size: 253114368 }
+    ]
   };
 }

@@ -1,11 +1,11 @@
-/** The server list: state, backend, endpoint, the plan's reasons, unload. */
+/** The server list: state, backend, endpoint, queue, the plan's reasons, unload; then the catalog's unloaded models. */
 import { Widget } from '@lumino/widgets';
 import { ServerConnection } from '@jupyterlab/services';
 import { proxyUrl } from '../api';
 import { h, setChildren } from '../dom';
-import { formatProgress, formatReason, sortReasons } from '../format';
-import { IState, isLoading, progressOf, reasonsOf, serverList } from '../model';
-import { IServer } from '../types';
+import { formatBytes, formatProgress, formatQueue, formatReason, sortReasons } from '../format';
+import { IState, isLoading, progressOf, queueOf, reasonsOf, serverList, unloadedModels } from '../model';
+import { ICatalogEntry, IServer } from '../types';
 import { XgenStore } from '../store';
 
 export class ServerList extends Widget {
@@ -21,7 +21,48 @@ export class ServerList extends Widget {
     const body = servers.length
       ? h('ul', { className: 'xgen-server-list' }, servers.map(s => this.row(state, s)))
       : h('div', { className: 'xgen-empty xgen-muted', 'data-testid': 'xgen-no-servers' }, 'No model loaded.');
-    setChildren(this.node, h('h3', { className: 'xgen-heading' }, 'Servers'), body);
+    const catalog = unloadedModels(state);
+    setChildren(
+      this.node,
+      h('h3', { className: 'xgen-heading' }, 'Servers'),
+      body,
+      catalog.length
+        ? h(
+            'div',
+            { className: 'xgen-catalog', 'data-testid': 'xgen-catalog' },
+            h('div', { className: 'xgen-muted' }, 'Not loaded (a request for one loads it):'),
+            h('ul', { className: 'xgen-catalog-list' }, catalog.map(m => this.catalogRow(m)))
+          )
+        : null
+    );
+  }
+
+  private catalogRow(entry: ICatalogEntry): HTMLElement {
+    return h(
+      'li',
+      { className: 'xgen-catalog-row', 'data-testid': 'xgen-catalog-row', 'data-name': entry.id },
+      h('span', { className: 'xgen-catalog-name' }, entry.id),
+      h('span', { className: 'xgen-muted' }, ` ${entry.catalog ?? ''}${entry.size ? ` · ${formatBytes(entry.size)}` : ''} `),
+      h(
+        'button',
+        {
+          className: 'jp-mod-styled jp-mod-accept xgen-catalog-load',
+          'data-testid': 'xgen-catalog-load',
+          title: `Load ${entry.id}`,
+          disabled: this._loading.has(entry.id),
+          onclick: (ev: Event) => {
+            (ev.currentTarget as HTMLButtonElement).disabled = true;
+            this._loading.add(entry.id);
+            void this.store
+              .load({ model: entry.id })
+              .catch(err => this.showRowError(entry.id, err))
+              .finally(() => this._loading.delete(entry.id));
+          }
+        },
+        'Load'
+      ),
+      h('div', { className: 'xgen-row-error', 'data-testid': 'xgen-row-error' })
+    );
   }
 
   private row(state: IState, server: IServer): HTMLElement {
@@ -29,6 +70,7 @@ export class ServerList extends Widget {
     const reasons = sortReasons(reasonsOf(server));
     const warnings = reasons.filter(r => r.level === 'warning').length;
     const progress = isLoading(server.state) ? progressOf(state, server.name) : null;
+    const queue = formatQueue(queueOf(state, server.name), state.user);
     return h(
       'li',
       {
@@ -105,6 +147,7 @@ export class ServerList extends Widget {
       progress
         ? h('div', { className: 'xgen-muted xgen-server-progress' }, formatProgress(progress.progress, progress.message))
         : null,
+      queue ? h('div', { className: 'xgen-server-queue', 'data-testid': 'xgen-server-queue' }, queue) : null,
       server.error
         ? h('div', { className: 'xgen-server-error', 'data-testid': 'xgen-server-error' }, `[${server.error.id}] ${server.error.summary}`)
         : null,
@@ -146,6 +189,7 @@ export class ServerList extends Widget {
   private readonly _proxy = proxyUrl(ServerConnection.makeSettings().baseUrl);
   private readonly _open = new Map<string, boolean>();
   private readonly _unloading = new Set<string>();
+  private readonly _loading = new Set<string>();
 
   private showRowError(name: string, err: unknown): void {
     const row = this.node.querySelector(`[data-name="${CSS.escape(name)}"] .xgen-row-error`);
