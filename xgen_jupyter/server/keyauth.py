@@ -9,8 +9,6 @@ engine ends its answer with), after the answer is sent, off the IOLoop.
 from __future__ import annotations
 
 import asyncio
-import json
-import re
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +19,8 @@ from tornado.ioloop import IOLoop
 from ..core.box import identity
 from ..core.box.apikeys import PREFIX, KeyInfo, KeyStore
 from ..core.box.db import Database
+from ..core.scheduler.usage import Tail
 from .handlers.base import XGenHandler
-
-_USAGE = re.compile(rb'"usage"\s*:\s*(\{[^{}]*\})')
-_TAIL = 16384  # the usage object is in the answer's last event / last bytes
 
 
 def key_store(settings: dict[str, Any]) -> KeyStore:
@@ -52,27 +48,6 @@ def bearer_key(header: str) -> str | None:
     return value if scheme.lower() in ("bearer", "token") and value.startswith(PREFIX) else None
 
 
-class UsageTail:
-    """The last bytes of an answer, where the engine reports the tokens it used."""
-
-    def __init__(self) -> None:
-        self.buf = bytearray()
-
-    def feed(self, chunk: bytes) -> None:
-        self.buf += chunk
-        if len(self.buf) > 2 * _TAIL:
-            del self.buf[:-_TAIL]
-
-    def tokens(self) -> tuple[int, int]:
-        for raw in reversed(_USAGE.findall(bytes(self.buf))):
-            try:
-                usage = json.loads(raw)
-                return int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
-            except (ValueError, TypeError, AttributeError):
-                continue
-        return 0, 0
-
-
 class KeyRefused(web.HTTPError):
     """A key refused (401) or a model it does not open (403); ``message`` is what the client reads."""
 
@@ -85,7 +60,8 @@ class KeyAuthHandler(XGenHandler):
     """Base of the proxy's handlers: a Jupyter login or token as before, or an xgen API key."""
 
     xgen_key: KeyInfo | None = None
-    _usage: UsageTail | None = None
+    #: The answer's last bytes (token counts), fed once per chunk; the proxy's accounting reads it too.
+    tail: Tail | None = None
 
     async def prepare(self) -> None:  # type: ignore[override]
         key = bearer_key(self.request.headers.get("Authorization", ""))
@@ -99,7 +75,7 @@ class KeyAuthHandler(XGenHandler):
         if info is None:
             raise KeyRefused(401, "The xgen API key is not valid: unknown, revoked, or another user's. "
                                      "`%xgen keys` lists yours; `%xgen keys create NAME` makes one.")
-        self.xgen_key, self._usage = info, UsageTail()
+        self.xgen_key, self.tail = info, Tail()
         # A header credential, like a Jupyter token: no XSRF or Origin check (browsers cannot set it cross-site).
         self._token_authenticated = True
         self.current_user = self._jupyter_current_user = User(
@@ -117,15 +93,16 @@ class KeyAuthHandler(XGenHandler):
         return self.xgen_key is None or self.xgen_key.allows(model)
 
     def write(self, chunk: str | bytes | dict[str, Any]) -> None:
-        if self._usage is not None and isinstance(chunk, bytes):
-            self._usage.feed(chunk)
+        if self.tail is not None and isinstance(chunk, bytes):
+            self.tail.feed(chunk)
         super().write(chunk)
 
     def on_finish(self) -> None:
         super().on_finish()
-        if self.xgen_key is None or self._usage is None:
+        if self.xgen_key is None or self.tail is None:
             return
-        store, key_id, (prompt, completion) = key_store(self.settings), self.xgen_key.id, self._usage.tokens()
+        store, key_id = key_store(self.settings), self.xgen_key.id
+        prompt, completion = self.tail.usage() or (0, 0)
 
         def record() -> None:
             try:

@@ -137,7 +137,6 @@ class CompletionsProxyHandler(ProxyBase):
     """POST xgen/v1/{chat/completions,completions,embeddings}: forwarded to the named engine."""
 
     _queued: asyncio.Future[None] | None = None
-    _tail: Tail | None = None  # the answer's last bytes: the engine's token counts (core/scheduler/usage.py)
 
     def initialize(self, name: str, route: str) -> None:
         super().initialize(name)
@@ -191,7 +190,7 @@ class CompletionsProxyHandler(ProxyBase):
             return
         t0 = time.monotonic()
         server.touch()  # the core's idle unload (and eviction's LRU) counts from here
-        self._tail = Tail()
+        tail = self.tail = self.tail or Tail()  # one tail per answer, shared with key accounting
         try:
             if server.endpoint is None:  # it went away while this request waited for its slot
                 raise OpenAIError(503, f"The model {model!r} went away while the request waited (state: "
@@ -200,12 +199,7 @@ class CompletionsProxyHandler(ProxyBase):
         finally:
             server.touch()
             queue.release(time.monotonic() - t0)
-            sched.usage.request(user, server.name, self._tail.tokens())
-
-    def write(self, chunk: str | bytes | dict[str, Any]) -> None:
-        if self._tail is not None and isinstance(chunk, bytes):
-            self._tail.feed(chunk)
-        super().write(chunk)
+            sched.usage.request(user, server.name, tail.tokens())
 
     def on_connection_close(self) -> None:
         if self._queued is not None:

@@ -38,16 +38,24 @@ class Tail:
         self.buf = (self.buf + chunk)[-TAIL:]
         self.events += len(_CONTENT.findall(chunk))
 
+    def usage(self) -> tuple[int, int] | None:
+        """(prompt, completion) from the answer's ``usage`` object alone, or None without one."""
+        return _last(_USAGE, _from_usage, self.buf)
+
     def tokens(self) -> tuple[int, int] | None:
         """(prompt, completion) tokens the engine reported, or None when it said nothing."""
-        for pattern, read in ((_USAGE, _from_usage), (_TIMINGS, _from_timings)):
-            found = pattern.findall(self.buf)
-            if found:
-                try:
-                    return read(json.loads(found[-1]))
-                except (ValueError, TypeError):
-                    continue
-        return (0, self.events) if self.events else None
+        found = self.usage() or _last(_TIMINGS, _from_timings, self.buf)
+        return found or ((0, self.events) if self.events else None)
+
+
+def _last(pattern: re.Pattern[bytes], read: Any, buf: bytes) -> tuple[int, int] | None:
+    """The last well-formed object ``pattern`` finds in ``buf``, read into token counts."""
+    for raw in reversed(pattern.findall(buf)):
+        try:
+            return read(json.loads(raw))
+        except (ValueError, TypeError, AttributeError):
+            continue
+    return None
 
 
 def _from_usage(u: dict[str, Any]) -> tuple[int, int]:
