@@ -19,6 +19,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from IPython.core.interactiveshell import InteractiveShell
+
+from tests.core.box.jupyter_proc import JupyterProc
 
 REPO = Path(__file__).resolve().parents[2]
 DISCOVERY_VARS = ("XGEN_SERVER_URL", "XGEN_TOKEN", "JUPYTER_SERVER_URL", "JUPYTER_TOKEN")
@@ -103,3 +106,24 @@ def remote(jupyter_server: JupyterServer) -> Iterator[object]:
     from xgen_jupyter.notebook.remote_client import RemoteClient
 
     yield RemoteClient(Connection(jupyter_server.url, jupyter_server.token, "test"))
+
+
+def jupyter_of(tmp_path: Path, user: str) -> Iterator[JupyterProc]:
+    """A Jupyter server process of its own for ``user`` (models and the shared folder under tmp_path)."""
+    j = JupyterProc(tmp_path, user, {"model_dirs": [str(tmp_path)], "shared_dir": str(tmp_path / "shared")})
+    j.start()
+    yield j
+    j.stop()
+
+
+@pytest.fixture()
+def shell() -> Iterator[InteractiveShell]:
+    """The shell, with whatever %xgen it had put back afterwards (other tests load the extension)."""
+    ip = InteractiveShell.instance()
+    saved = {kind: ip.magics_manager.magics[kind].get("xgen") for kind in ("line", "cell")}
+    yield ip
+    for kind, fn in saved.items():
+        if fn is None:
+            ip.magics_manager.magics[kind].pop("xgen", None)
+        else:
+            ip.magics_manager.magics[kind]["xgen"] = fn

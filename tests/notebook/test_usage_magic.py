@@ -12,6 +12,7 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
 from tests.core.box.jupyter_proc import JupyterProc
+from tests.notebook.conftest import jupyter_of
 from xgen_jupyter.notebook.connection import Connection
 from xgen_jupyter.notebook.local_client import LocalClient
 from xgen_jupyter.notebook.magics import XGenMagics
@@ -22,22 +23,7 @@ pytestmark = pytest.mark.engine
 
 @pytest.fixture()
 def jupyter(tmp_path: Path) -> Iterator[JupyterProc]:
-    j = JupyterProc(tmp_path, "counted", {"model_dirs": [str(tmp_path)], "shared_dir": str(tmp_path / "shared")})
-    j.start()
-    yield j
-    j.stop()
-
-
-@pytest.fixture()
-def shell() -> Iterator[InteractiveShell]:
-    ip = InteractiveShell.instance()
-    saved = {kind: ip.magics_manager.magics[kind].get("xgen") for kind in ("line", "cell")}
-    yield ip
-    for kind, fn in saved.items():
-        if fn is None:
-            ip.magics_manager.magics[kind].pop("xgen", None)
-        else:
-            ip.magics_manager.magics[kind]["xgen"] = fn
+    yield from jupyter_of(tmp_path, "counted")
 
 
 def test_usage_magic_through_the_jupyter_server(jupyter: JupyterProc, shell: InteractiveShell,
