@@ -40,14 +40,17 @@ class JupyterProc:
         self.env = {**os.environ, "PYTHONPATH": str(REPO), "XGEN_USER": user, "JUPYTER_CONFIG_DIR": str(cfg),
                     "JUPYTER_RUNTIME_DIR": str(self.root / "runtime"), "JUPYTER_DATA_DIR": str(self.root / "data"),
                     **(env or {})}
+        #: The command and its environment (a subclass runs it as another Unix user).
+        self.argv: list[str] = [sys.executable, "-m", "jupyter", "server"]
+        self.popen_env: dict[str, str] = self.env
         self.proc: subprocess.Popen[bytes] | None = None
         self.base = f"http://127.0.0.1:{self.port}"
         self.headers = {"Authorization": f"token {self.token}"}
 
     def start(self, timeout: float = 60.0) -> JupyterProc:
         log = open(self.root / "jupyter.log", "ab")  # noqa: SIM115 - kept open for the child's life
-        self.proc = subprocess.Popen([sys.executable, "-m", "jupyter", "server"], env=self.env, stdout=log,
-                                     stderr=subprocess.STDOUT, cwd=self.root)
+        self.proc = subprocess.Popen(self.argv, env=self.popen_env, stdout=log, stderr=subprocess.STDOUT,
+                                     cwd=self.root)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
