@@ -70,6 +70,21 @@ def tokenizer(vocab: int) -> tuple[list[str], list[float], list[int]]:
     return toks, scores, [int(t) for t in types]
 
 
+
+def add_tokenizer(w: GGUFWriter, vocab: int) -> None:
+    """The byte-level llama tokenizer and chat template every random test model carries."""
+    toks, scores, types = tokenizer(vocab)
+    w.add_tokenizer_model("llama")
+    w.add_token_list(toks)
+    w.add_token_scores(scores)
+    w.add_token_types(types)
+    w.add_bos_token_id(1)
+    w.add_eos_token_id(2)
+    w.add_unk_token_id(0)
+    w.add_add_bos_token(True)
+    w.add_chat_template(CHAT_TEMPLATE)
+
+
 def random_blocks(rng: np.random.Generator, rows: int, cols: int, qtype: str) -> np.ndarray:
     """rows x (cols/block) blocks of random quants with fixed f16 scales."""
     size, per, scales = BLOCKS[qtype]
@@ -97,16 +112,7 @@ def write(out: Path, *, layers: int, embd: int, ff: int, heads: int, kv_heads: i
     w.add_layer_norm_rms_eps(1e-5)
     w.add_vocab_size(vocab)
     w.add_file_type(FILE_TYPE[qtype])
-    toks, scores, types = tokenizer(vocab)
-    w.add_tokenizer_model("llama")
-    w.add_token_list(toks)
-    w.add_token_scores(scores)
-    w.add_token_types(types)
-    w.add_bos_token_id(1)
-    w.add_eos_token_id(2)
-    w.add_unk_token_id(0)
-    w.add_add_bos_token(True)
-    w.add_chat_template(CHAT_TEMPLATE)
+    add_tokenizer(w, vocab)
     pool: dict[tuple[int, int, str], np.ndarray] = {}
 
     def q(name: str, rows: int, cols: int, i: int = 0) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 from gguf import GGMLQuantizationType, GGUFWriter, LlamaFileType
-from make_model import CHAT_TEMPLATE, random_blocks, tokenizer
+from make_model import add_tokenizer, random_blocks
 
 Q4 = GGMLQuantizationType.Q4_0
 
@@ -33,16 +33,7 @@ class _Writer:
         w.add_context_length(ctx)
         w.add_vocab_size(vocab)
         w.add_file_type(LlamaFileType.MOSTLY_Q4_0)
-        toks, scores, types = tokenizer(vocab)
-        w.add_tokenizer_model("llama")
-        w.add_token_list(toks)
-        w.add_token_scores(scores)
-        w.add_token_types(types)
-        w.add_bos_token_id(1)
-        w.add_eos_token_id(2)
-        w.add_unk_token_id(0)
-        w.add_add_bos_token(True)
-        w.add_chat_template(CHAT_TEMPLATE)
+        add_tokenizer(w, vocab)
 
     def q(self, name: str, *shape: int) -> None:
         """A Q4_0 tensor of ggml shape reversed: (..., rows, cols) as numpy sees it."""
