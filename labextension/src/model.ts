@@ -79,7 +79,20 @@ export function isLoading(state: ServerState): boolean {
 }
 
 /** A stopped server is gone: it leaves the list (failed/crashed ones stay to show why). */
+/** An older snapshot of the server shown (a load's reply landing after the "ready" event). */
+function isStale(server: IServer, shown: IServer | undefined): boolean {
+  if (!shown || server.revision === undefined || shown.revision === undefined) {
+    return false;
+  }
+  const a = server.created_at ?? 0;
+  const b = shown.created_at ?? 0;
+  return a < b || (a === b && server.revision < shown.revision);
+}
+
 function withServer(state: IState, server: IServer): IState {
+  if (isStale(server, state.servers[server.name])) {
+    return state;
+  }
   const servers = { ...state.servers };
   const progress = { ...state.progress };
   if (server.state === 'stopped') {

@@ -63,6 +63,8 @@ export interface IServer {
   model_path?: string;
   server_type?: string;
   state: ServerState;
+  revision?: number;
+  created_at?: number;
   backend: string;
   reasons?: IReason[];
   plan?: { reasons?: IReason[]; [key: string]: unknown } | null;

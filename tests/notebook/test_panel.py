@@ -80,7 +80,7 @@ def test_load_form_and_live_log(panel: XGenPanel) -> None:
     assert panel.form.request() == {"model": "default", "backend": "auto", "name": "form", "n_ctx": 1024}
     panel.form.load_button.click()
     row = wait_for(lambda: panel.rows.get("form"), 30, "a row for 'form'")
-    wait_for(lambda: row.state.value == "ready", 120, "state ready")
+    wait_for(lambda: row.state.value == "ready", 120, f"state ready (the row says {row.data})")
     assert panel.logs.selected == "form"  # loading selects its log
     wait_for(lambda: panel.logs.received and panel.logs.text.value, 30, "the log history in the view")
     # live: a request through the proxy makes the engine log, and the view shows it

@@ -36,6 +36,15 @@ def user_of(core: str | None) -> str | None:
     return m.group(1) if m and m.group(1) != "None" else None
 
 
+def stale(new: dict[str, Any], shown: dict[str, Any]) -> bool:
+    """True when ``new`` is an older snapshot of the server shown: a load's REST reply can arrive
+    after the events socket already said "ready", and must not put the row back to "loading"."""
+    if "revision" not in new or "revision" not in shown:
+        return False
+    key = (new.get("created_at") or 0, new["revision"])
+    return key < (shown.get("created_at") or 0, shown["revision"])
+
+
 class ServerRow:
     def __init__(
         self, server: dict[str, Any], on_unload: Callable[[str], None], on_select: Callable[[str], None]
@@ -62,6 +71,8 @@ class ServerRow:
         self.update(server)
 
     def update(self, server: dict[str, Any]) -> None:
+        if stale(server, self.data):
+            return
         self.data = {**self.data, **server}
         s = self.data
         self.title.value = f"<b>{s['name']}</b>&nbsp;({s.get('model', '')}, {s.get('server_type', '')})"

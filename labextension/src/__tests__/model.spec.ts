@@ -57,6 +57,16 @@ describe('reduce', () => {
     expect(s3.servers).toEqual({});
   });
 
+  it('drops a snapshot older than the one shown (a load reply after the ready event)', () => {
+    const ready = server('m', 'ready', { revision: 3, created_at: 10 });
+    const late = server('m', 'loading', { revision: 2, created_at: 10 });
+    const s1 = run([{ kind: 'state', server: 'm', data: ready }, { kind: 'upsert', data: late }]);
+    expect(s1.servers.m.state).toBe('ready');
+    // a new server of the same name (reloaded) starts its revisions again and is taken
+    const again = server('m', 'planned', { revision: 0, created_at: 11 });
+    expect(run([{ kind: 'upsert', data: again }], s1).servers.m.state).toBe('planned');
+  });
+
   it('keeps failed servers so the error stays visible', () => {
     const s = run([
       {

@@ -55,6 +55,7 @@ class ManagedServer:
         self.logs = logs
         self.api_key = api_key
         self.state: State = "planned"
+        self.revision = 0  # +1 per state change: viewers drop a snapshot older than the one they show
         self.attempts: list[Attempt] = []
         self.host = "127.0.0.1"
         self.port: int | None = None
@@ -99,6 +100,7 @@ class ManagedServer:
             "model_path": self.plan.model_path,
             "server_type": self.request.server_type,
             "state": self.state,
+            "revision": self.revision,
             "backend": self.plan.backend,
             "plan": self.plan.to_dict(),
             "reasons": [r.to_dict() for r in self.plan.reasons],

@@ -64,6 +64,7 @@ def transition(server: ManagedServer, expected: str | Iterable[str], to: State) 
         if server.state not in froms:
             return False
         server.state = to
+        server.revision += 1
         if to in FINAL:
             server.stopped_at = server.stopped_at or time.time()
         server.changed.notify_all()
