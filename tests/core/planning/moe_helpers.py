@@ -52,3 +52,50 @@ def full_gpu(facts) -> int:
 def free_for(planned: int) -> int:
     """Free memory that leaves ``planned`` bytes (and a few KiB for rounding) after the default margin."""
     return planned + Margin().for_bytes(planned) + 4096
+
+
+def write_a3b_header(path: Path, layers: int = 48) -> Path:
+    """The Qwen3-30B-A3B shape of the H200 benchmark (benchmarks/gpu/make_shapes.py: qwen3moe, 48 blocks,
+    128 experts of which 8 used, Q4_0) as tensor infos only, in a sparse file of the full size: the
+    planner reads headers, so the 17 GB of weights need not exist."""
+    import gguf
+    import numpy as np
+
+    q4 = gguf.GGMLQuantizationType.Q4_0
+    w = gguf.GGUFWriter(str(path), "qwen3moe")
+    for add, v in ((w.add_block_count, layers), (w.add_embedding_length, 2048), (w.add_feed_forward_length, 6144),
+                   (w.add_expert_feed_forward_length, 768), (w.add_expert_count, 128), (w.add_expert_used_count, 8),
+                   (w.add_head_count, 32), (w.add_head_count_kv, 4), (w.add_key_length, 128),
+                   (w.add_value_length, 128), (w.add_context_length, 40960)):  # fmt: skip
+        add(v)
+    data = 0
+
+    def info(name: str, *shape: int, quant: bool = True) -> None:
+        nonlocal data
+        if quant:  # Q4_0: 18 bytes per 32 values; the writer takes the byte shape
+            shape = (*shape[:-1], shape[-1] // 32 * 18)
+        n = int(np.prod(shape)) * (1 if quant else 4)
+        w.add_tensor_info(name, shape, np.dtype(np.uint8 if quant else np.float32), n, raw_dtype=q4 if quant else None)
+        data += -(-n // 32) * 32
+
+    info("token_embd.weight", 151936, 2048)
+    for i in range(layers):
+        b = f"blk.{i}."
+        for name, rows, cols in (("attn_q", 4096, 2048), ("attn_k", 512, 2048), ("attn_v", 512, 2048),
+                                 ("attn_output", 2048, 4096)):  # fmt: skip
+            info(b + name + ".weight", rows, cols)
+        for name, n in (("attn_norm", 2048), ("attn_q_norm", 128), ("attn_k_norm", 128), ("ffn_norm", 2048)):
+            info(b + name + ".weight", n, quant=False)
+        info(b + "ffn_gate_inp.weight", 128, 2048, quant=False)  # the router stays f32
+        info(b + "ffn_gate_exps.weight", 128, 768, 2048)
+        info(b + "ffn_up_exps.weight", 128, 768, 2048)
+        info(b + "ffn_down_exps.weight", 128, 2048, 768)
+    info("output_norm.weight", 2048, quant=False)
+    info("output.weight", 151936, 2048)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_ti_data_to_file()
+    w.close()
+    with open(path, "r+b") as f:
+        f.truncate(f.seek(0, 2) + 32 + data)
+    return path

@@ -24,7 +24,7 @@ def moe(tmp_path_factory):
 def test_tight_card_prediction_names_the_strategy_and_runner_up(moe):
     p = plan_on(moe, free_for(full_gpu(moe) - 7 * moe.expert_tensor_max))
     pred = p.prediction
-    assert pred is not None and pred.strategy == "experts" and "--n-cpu-moe 2" in pred.flags
+    assert pred is not None and pred.strategy == "experts" and "--n-cpu-moe 3" in pred.flags
     assert pred.runner_up is not None and pred.runner_up.strategy == "layers"
     assert pred.decode_tps > pred.runner_up.decode_tps > 0
     # The same figures the placement reason gives in words.

@@ -5,7 +5,10 @@ the CPU-side ones at the host's. For a mixture of experts only the routed expert
 are read (``expert_used_count / expert_count`` of the expert tensors), which is why moving
 experts to the CPU costs far less than moving whole layers. A prompt is processed in ubatches:
 the engine copies CPU-side weights to the GPU for each one (op offload), so its cost is those
-bytes over the PCIe link plus the GPU's compute.
+bytes over the PCIe link plus the GPU's compute. A block whose experts are split between the GPU
+and the CPU (``partial``) measured slower prompts than the whole block on the CPU, also with more of
+it on the GPU (H200, benchmarks/results/plans.md): it gets no prompt credit for its GPU-side expert
+tensors, and costs one more copy of its experts (SPLIT_BLOCK_COPIES).
 
 The model ranks placements; its absolute numbers are leads. Constants are named and say where
 they come from.
@@ -55,6 +58,13 @@ CPU_EXPERTS_PER_LAYER_S = 20e-6
 SWITCH_S = 60e-6
 #: Effective host-to-GPU copy rate for CPU-side weights during prompt processing (PCIe 4/5 x16).
 PCIE_BANDWIDTH = 25e9
+#: Prompt cost of a block whose experts are split between GPU and CPU, in copies of that block's
+#: experts beside the ones counted: its GPU-side tensors get no credit, and one copy more. Six
+#: same-run pairs on an H200 (a split block vs the whole block on the CPU next to it, 512-token
+#: prompts, runs 2-4 of benchmarks/results/plans.md): +5.3 ms per ubatch on average (-2.9 .. +13.8),
+#: about one block's share of the ubatch time (4.2 ms at 37 CPU-side blocks, 6.1 ms at 18), also
+#: where the split block kept one expert tensor more on the GPU than the whole-block plan.
+SPLIT_BLOCK_COPIES = 1
 #: Bytes of active weights per second a GPU "processes" in a 512-token ubatch per dense TFLOP/s:
 #: an 8B Q4_K_M (4.62 GB) prompts at ~8970 t/s on an H100 (990 TFLOP/s): 4.62e9 * 8970 / 990.
 PROMPT_BYTES_PER_TFLOP = 4.19e10
@@ -163,7 +173,13 @@ def predict(
         return Speed(1 / max(t, 1e-9), 8 / max(t, 1e-9), 0, c_read, resident)
     bw = gpu_bandwidth(gpu, host_bandwidth or DEFAULT_HOST_BANDWIDTH) * GPU_EFFICIENCY
     cpu_blocks = facts.n_layer - blocks
-    exp_blocks = max(0, min(place.n_cpu_moe + (1 if place.partial else 0), blocks)) if facts.is_moe else 0
+    first_gpu = facts.n_layer - blocks
+    split = facts.is_moe and place.partial > 0 and first_gpu <= place.n_cpu_moe < facts.n_layer
+    exp_blocks = max(0, min(place.n_cpu_moe, blocks)) if facts.is_moe else 0
+    if split:
+        # Hand-overs of the split block: down alone on the CPU is one; up and down on the CPU with
+        # gate on the GPU between them (llama.cpp computes up, gate, then down) are two.
+        exp_blocks += 2 if place.partial >= 2 else 1
     t = (g_read / bw + c_read / host + blocks * GPU_PER_LAYER_S + cpu_blocks * CPU_PER_LAYER_S
          + exp_blocks * CPU_EXPERTS_PER_LAYER_S)
     if blocks < facts.n_layer or c_read:
@@ -171,5 +187,9 @@ def predict(
     tflops = _lookup(GPU_TFLOPS, f"{gpu.name} {gpu.arch or ''}", DEFAULT_GPU_TFLOPS)
     active = g_read + c_read
     ub = max(1, n_ubatch)
-    t_ub = ub * active / (PROMPT_BYTES_PER_TFLOP * tflops) + resident / PCIE_BANDWIDTH
+    copied = resident
+    if split:
+        exp = facts.layer_expert_bytes[place.n_cpu_moe]
+        copied += exp - exp * place.partial // 3 + SPLIT_BLOCK_COPIES * exp
+    t_ub = ub * active / (PROMPT_BYTES_PER_TFLOP * tflops) + copied / PCIE_BANDWIDTH
     return Speed(1 / t, ub / t_ub, g_read, c_read, resident)

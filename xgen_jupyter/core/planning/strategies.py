@@ -5,10 +5,12 @@ Candidates, each fitted to the card's budget at the wanted context:
 * ``all-gpu``: every block, the head and the KV cache on the GPU;
 * ``experts``: a mixture of experts keeps the routed experts of its first K blocks on the CPU
   (``--n-cpu-moe K``), attention, KV, router and shared weights on the GPU; K is the fewest
-  blocks that make it fit (only when the engine build can place tensors);
+  blocks that make it fit (only when the engine build can place tensors), or K-1 blocks and one
+  or two of block K-1's three expert tensors (a split block, ``-ot``);
 * ``layers``: whole blocks on the CPU (``-ngl``), the classic partial offload.
 
-The cost model (costmodel.py) predicts each one's tokens/s; the fastest that fits wins. When
+The cost model (costmodel.py) predicts each one's tokens/s; the fastest that fits wins: by
+decode, where a near-tie goes to the faster prompt (``ranked``). When
 nothing fits at the wanted context, memory.fit's older path (shrink the context, then move
 layers) decides, as before. A dense model's plan is memory.fit's, unchanged.
 """
@@ -51,6 +53,24 @@ class Choice:
     fits: bool = True
     #: Why expert offload was not considered (a MoE on a build that cannot place tensors).
     experts_unavailable: str = ""
+
+
+#: Predicted decode within this share of the fastest is a tie, which prompt speed decides: below
+#: the spread between engine instances of one plan (+-5% on an H200), and more than a split block's
+#: fill gains (one or two expert tensors of one block).
+DECODE_TIE = 0.02
+
+
+def ranked(cands: list[Candidate]) -> list[Candidate]:
+    """Fastest first: by predicted decode, where those within DECODE_TIE of the fastest go by
+    predicted prompt speed (and come before the rest)."""
+    top = max(c.speed.decode_tps for c in cands)
+
+    def key(c: Candidate) -> tuple[bool, float]:
+        near = c.speed.decode_tps >= top * (1 - DECODE_TIE)
+        return near, c.speed.prompt_tps if near else c.speed.decode_tps
+
+    return sorted(cands, key=key, reverse=True)
 
 
 def _largest(ok: Callable[[int], bool], lo: int, hi: int) -> int | None:
@@ -109,15 +129,15 @@ def choose(
         k = _largest(lambda x: not fits(cand("experts", n + 1, x)), 0, n)
         k = 0 if k is None else k + 1
         if k <= n:
-            best = cand("experts", n + 1, k)
+            group = [cand("experts", n + 1, k)]
             if k > 0 and experts.can_split_block(facts):
-                # Fill the rest: one or two of block k-1's three expert tensors on the GPU.
-                for part in (1, 2):
-                    c = cand("experts", n + 1, k - 1, part)
-                    if fits(c):
-                        best = c
-                        break
-            found.append(best)
+                # Or fill the rest: one or two of block k-1's three expert tensors on the GPU; the
+                # cost model decides (a split block gains little decode and costs prompt speed).
+                fill = (cand("experts", n + 1, k - 1, part) for part in (1, 2))
+                split = next((c for c in fill if fits(c)), None)
+                if split is not None:
+                    group.append(split)
+            found.append(ranked(group)[0])
         else:
             # ... or, when even all experts on the CPU are not enough, fewer blocks as well.
             g = _largest(lambda x: fits(cand("experts", x, n)), 0, n)
@@ -126,7 +146,7 @@ def choose(
     if not found:
         return _classic(facts, budget=budget, n_ctx=n_ctx, n_ctx_min=n_ctx_min, ctx_pinned=ctx_pinned,
                         kw=kw, bias=bias, moe_why=experts_why_not, gpu=gpu, host_bw=host_bandwidth)  # fmt: skip
-    found.sort(key=lambda c: (c.speed.decode_tps, c.speed.prompt_tps), reverse=True)
+    found = ranked(found)
     return Choice(found[0], n_ctx, found[1] if len(found) > 1 else None,
                   experts_unavailable="" if experts_ok else experts_why_not)  # fmt: skip
 
