@@ -44,6 +44,13 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--grace-period", type=float, default=5.0)
     p.add_argument("--max-clients", type=int, default=128, help="most connections at once")
     p.add_argument("--per-user", type=int, default=32, help="most connections of one user at once")
+    p.add_argument("--cluster", help="a Ray cluster whose nodes run the engines (as c.XGen.cluster: ray://HEAD:10001, "
+                   "HEAD:6379 or auto; docs/scale-out.md)")
+    p.add_argument("--queue-limit", type=int, default=64, help="most requests waiting for one server's slots "
+                   "(box-wide fair queue); more are answered 429 with Retry-After")
+    p.add_argument("--evict-idle-others", type=float, default=None, metavar="SECONDS",
+                   help="a load refused for memory may unload another user's server idle this long (default: only "
+                   "the requester's own idle servers)")
     p.add_argument("--status", action="store_true", help="do not serve: ask the running service who you are "
                    "and list every user's servers on the box")
 
@@ -76,7 +83,7 @@ def config_from(ns: argparse.Namespace, model_dirs: list[str]) -> CoreConfig:
             raise XGenError(f"cannot read the quotas file {ns.quotas}: {exc}", "fix the JSON") from None
     return CoreConfig(model_dirs=model_dirs, allowed_backends=list(ns.backend or []), quotas=quotas,
                       idle_ttl=ns.idle_ttl, janitor_interval=ns.janitor_interval, ready_timeout=ns.ready_timeout,
-                      grace_period=ns.grace_period)
+                      grace_period=ns.grace_period, cluster=ns.cluster or None)
 
 
 def status(path: Path) -> int:
@@ -107,7 +114,8 @@ def run(ns: argparse.Namespace, model_dirs: list[str] | None = None) -> int:
         raise XGenError(f"a box service already answers at {path}", "stop it first, or use another --socket")
     state_dir = Path(ns.state_dir) if ns.state_dir else default_state_dir()
     service = BoxService(config_from(ns, list(model_dirs or [])), state_dir)
-    listener = Listener(path, Ops(service, path), allowed=set(ns.allow_user) if ns.allow_user else None,
+    ops = Ops(service, path, queue_limit=ns.queue_limit, evict_others_after=ns.evict_idle_others)
+    listener = Listener(path, ops, allowed=set(ns.allow_user) if ns.allow_user else None,
                         max_clients=ns.max_clients, per_user=ns.per_user)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -6,6 +6,11 @@ file 0600): quotas and reservations can no longer be edited by users. Engines ru
 service's account and die with it (parent-death signal); when the service starts, entries of a
 previous run are reclaimed and any engine it left is killed (pid + start time checked), so after
 a restart the books balance: reservations = engines running.
+
+With a Ray cluster configured (``--cluster``, the field ``CoreConfig.cluster``), each user's core
+places its engines on the cluster's nodes and the users' cluster managers share one ledger
+(boxd/cluster.py). Their node agents are Ray actors owned by this process: when it dies, Ray
+ends them and their engines with them; on SIGTERM they are unloaded first.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from ..core.box.registry import BoxRegistry
 from ..core.config import CoreConfig
 from ..core.errors import XGenError
 from ..core.service import XGenCore
+from .cluster import Placement
 
 log = logging.getLogger("xgen.boxd")
 
@@ -29,11 +35,16 @@ SERVICE_USER = "xgen-box-service"
 class BoxService:
     def __init__(self, config: CoreConfig, state_dir: Path) -> None:
         self.state_dir = Path(state_dir)
-        self.config = replace(config, shared_dir=None, cluster=None)  # the service is the registry
+        self.config = replace(config, shared_dir=None)  # the service is the registry
         self.registry_dir = self.state_dir / "registry"
         self._cores: dict[str, XGenCore] = {}
         self._lock = threading.Lock()
         self._closed = False
+        self.placement = Placement(lambda: self.cores().values())
+        if self.config.cluster:  # join now: a wrong address stops the service at start, not every first request
+            from ..core.cluster.nodes import connect
+
+            connect(self.config.cluster)
         # Opening the registry reclaims what a previous run of the service left (its pid is dead).
         self.housekeeping = BoxRegistry(self.registry_dir, config.quotas, SERVICE_USER, private=True)
 
@@ -54,7 +65,11 @@ class BoxService:
     def _make(self, user: str) -> XGenCore:
         cfg = replace(self.config, user=user, state_dir=self.state_dir / "users" / user)
         core = XGenCore(cfg)
-        attach_registry(core, BoxRegistry(self.registry_dir, self.config.quotas, user, private=True))
+        registry = BoxRegistry(self.registry_dir, self.config.quotas, user, private=True)
+        if core.cluster is not None:  # engines on Ray nodes: one ledger and lock for all users (boxd/cluster.py)
+            self.placement.join(core, registry)
+        else:
+            attach_registry(core, registry)
         log.info("xgen box: first request of %s", user)
         return core
 

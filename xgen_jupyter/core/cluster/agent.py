@@ -25,8 +25,12 @@ if TYPE_CHECKING:
 
 
 def node_config(settings: dict[str, Any], address: str, node_id: str) -> CoreConfig:
-    """The node's CoreConfig: the Jupyter side's ``CoreConfig.for_nodes()``, this node's address and state folder."""
+    """The node's CoreConfig: the Jupyter side's ``CoreConfig.for_nodes()``, this node's address and state folder
+    (a folder per user where the box service runs an agent per user on the node: logs are named by server)."""
     state = Path(os.environ.get("XGEN_STATE_DIR") or default_state_dir()) / "nodes" / node_id[:12]
+    user = settings.get("user")
+    if isinstance(user, str) and user and "/" not in user and not user.startswith("."):
+        state = state / "users" / user
     return CoreConfig.for_node(settings, address, state)
 
 

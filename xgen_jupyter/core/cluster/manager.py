@@ -52,6 +52,10 @@ class ClusterManager:
         self.poll_interval, self.report_ttl = poll_interval, report_ttl
         self._reports: tuple[float, dict[str, tuple[dict[str, Any], HardwareReport, bool]]] | None = None
         self._placing = threading.Lock()  # place + start one load at a time: the ledger sees each placement
+        # The box service joins its users' managers (boxd/cluster.py): one lock, one ledger of every
+        # user's placements, and its registry's books checked before a node starts anything.
+        self.placed: Callable[[], list[ManagedServer]] = self.servers
+        self.books: Any = None  # .admit(server, candidate, node report) / .release(name)
         self._closed = False
         self._stop = threading.Event()
         self._mirror = threading.Thread(target=self._mirror_loop, name="xgen-cluster-mirror", daemon=True)
@@ -93,7 +97,7 @@ class ClusterManager:
     def _ledger(self, node_id: str, registry: bool) -> dict[int, int]:
         """Bytes this cluster placed per GPU (-1: host RAM) on a node, less what its registry already counts."""
         placed: dict[int, int] = defaultdict(int)
-        for s in self.servers():
+        for s in self.placed():
             if not isinstance(s, RemoteServer) or s.node["node_id"] != node_id or s.state not in ACTIVE:
                 continue
             counted = 0
@@ -138,7 +142,14 @@ class ClusterManager:
             raise XGenError("the cluster manager is shutting down")
         with self._placing:
             best, _, info = self.place(server.request)
-            remote = self.nodes.call(best.node_id, "load", self._node_request(server.request, best))
+            if self.books is not None:  # quotas and the box's books, before the node starts anything
+                self.books.admit(server, best, self.reports()[best.node_id][1])
+            try:
+                remote = self.nodes.call(best.node_id, "load", self._node_request(server.request, best))
+            except BaseException:
+                if self.books is not None:
+                    self.books.release(server.name)
+                raise
             mirror = RemoteServer(server.request, remote, server.logs, info, best.reason(), best.need, best.gpu)
             mirror.logs.append(f"[xgen] {best.reason()}")
             self.roster.add(mirror)

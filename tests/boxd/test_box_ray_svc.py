@@ -1,0 +1,187 @@
+"""The box service on a real two-node Ray cluster (``xgen box --cluster``), used by real Unix users.
+
+The cluster is the one of tests/core/cluster/test_ray_cluster.py (``ray start`` twice on loopback,
+each node with its own simulated GPU through XGEN_HARDWARE_REPORT); the engines are real CPU
+engines (llama-cpp-python, the default model). The service runs as root, alice and bob talk to its
+socket through runuser.
+
+Where each load must land, from the memory fit alone (N: the model's footprint at CTX with every
+layer on a CUDA GPU; each node's free memory leaves room after the planner's margin):
+  node A (head): 1.5 N free -> alice's first load goes there (the most headroom);
+  node B:        1.2 N free -> bob's load then goes there, though it is his first: the service's
+  one ledger holds alice's N on A (-0.5 N left), so only B still fits.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.conftest import pid_alive
+from tests.core.cluster.raynodes import HEAD_IP, NODE_IP, TwoNodeCluster
+from xgen_jupyter.boxd.client import BoxClient
+
+from .box_books import entries
+from .box_harness import as_user, world_dir
+from .test_box_users import wait_ready
+
+pytest.importorskip("ray")
+pytestmark = [pytest.mark.engine, pytest.mark.timeout(420)]
+
+GiB = 1024**3
+CTX = 512
+
+
+def _footprint(model: str) -> int:
+    from xgen_jupyter.core.models.inspect import inspect_model
+    from xgen_jupyter.core.planning import memory
+
+    return memory.estimate(inspect_model(model), n_ctx=CTX, n_gpu_layers=-1, device="cuda").gpu_total
+
+
+def _gpu(path: Path, name: str, total: int, budget: int) -> str:
+    from xgen_jupyter.core.planning.margin import Margin
+
+    free = budget + Margin.of().for_bytes(budget)  # ``budget`` left for plans after the margin
+    path.write_text(json.dumps({"gpus": [{"index": 0, "name": name, "vendor": "nvidia", "memory_total": total,
+                                          "memory_free": free, "compute_capability": "8.9"}]}))
+    return str(path)
+
+
+@pytest.fixture
+def ray_cluster(shared_models: Path) -> Iterator[TwoNodeCluster]:
+    root = world_dir("xgen-svc-ray-")
+    n = _footprint(str(shared_models / "gemma.gguf"))
+    env_a = {"XGEN_HARDWARE_REPORT": _gpu(root / "a.json", "Sim A 24GB", 24 * GiB, int(1.5 * n)),
+             "XGEN_STATE_DIR": str(root / "state-a")}
+    env_b = {"XGEN_HARDWARE_REPORT": _gpu(root / "b.json", "Sim B 8GB", 8 * GiB, int(1.2 * n)),
+             "XGEN_STATE_DIR": str(root / "state-b")}
+    cluster = TwoNodeCluster(root, env_a, env_b)
+    try:
+        yield cluster
+    finally:
+        seen = cluster.pids()
+        cluster.stop()
+        time.sleep(0.5)
+        left = [p for p in seen if pid_alive(p)]
+        assert not left, f"Ray processes left after teardown: {left}"
+
+
+def agents(cluster: TwoNodeCluster) -> list[int]:
+    """Pids of xgen's node agents (Ray names an actor's worker process ``ray::NodeAgent...``)."""
+    cluster.pids()
+    out = []
+    for pid in cluster.head.seen | cluster.node_b.seen:
+        try:
+            if "NodeAgent" in " ".join(psutil.Process(pid).cmdline()):
+                out.append(pid)
+        except psutil.Error:
+            pass
+    return out
+
+
+def gone(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return not pid_alive(pid)
+
+
+def test_users_load_share_and_unload_on_ray_nodes_through_the_service(unix_users, box_factory, shared_models,
+                                                                        ray_cluster):
+    cluster = ray_cluster
+    box = box_factory(quotas={"users": {"bob": {"max_servers": 1}}}, extra=["--cluster", cluster.address])
+    sock, admin = box.socket, BoxClient(box.socket)
+    load = {"model": str(shared_models / "gemma.gguf"), "n_threads": 1, "n_ctx": CTX}
+    t0 = time.monotonic()
+
+    # alice sees both nodes' GPUs, each tagged with its node (what `%xgen gpus` and the sidebar show).
+    deadline = time.monotonic() + 120
+    while True:
+        cluster.check_alive()
+        hw = as_user("alice", sock, "call", "hardware", {"refresh": True})
+        if (hw["ok"] and len(hw["result"]["gpus"]) == 2) or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert hw["ok"], hw
+    assert {g["node"]: g["name"] for g in hw["result"]["gpus"]} == {HEAD_IP: "Sim A 24GB", NODE_IP: "Sim B 8GB"}
+
+    # alice's load lands on node A, with the placement as the plan's first reason.
+    r = as_user("alice", sock, "call", "load", {"request": {**load, "name": "chat"}})
+    assert r["ok"], r
+    assert r["result"]["node"]["address"] == HEAD_IP and r["result"]["owner"] == "alice", r["result"]["plan"]["reasons"][0]
+    assert r["result"]["plan"]["reasons"][0]["rule"] == "cluster-placement"
+    chat = wait_ready(sock, "alice", "chat")
+    assert chat["endpoint"].startswith(f"http://{HEAD_IP}:") and pid_alive(chat["pid"])
+
+    # bob's first load lands on node B: the service's one ledger holds alice's engine on A.
+    r = as_user("bob", sock, "call", "load", {"request": {**load, "name": "b1", "idle_ttl": 3}})
+    assert r["ok"], r
+    assert r["result"]["node"]["address"] == NODE_IP, r["result"]["plan"]["reasons"][0]
+    # His quota (1 server) holds for remote engines too; nothing is started for the refused load.
+    r2 = as_user("bob", sock, "call", "load", {"request": {**load, "name": "b2"}})
+    assert not r2["ok"] and r2["error"] == "QuotaExceeded" and "bob may run 1 server(s)" in r2["message"], r2
+
+    # The box view, as bob: alice's server with its node's device, no key, endpoint or path of hers.
+    view = {(e["owner"], e["name"]): e for e in as_user("bob", sock, "call", "box", {})["result"]}
+    mine = view[("alice", "chat")]
+    assert [d["label"] for d in mine["devices"]] == [f"node {HEAD_IP} GPU 0 (Sim A 24GB)"] and mine["gpu_bytes"] > 0
+    assert mine["model"] == "gemma.gguf" and not {"endpoint", "api_key", "pid", "port"} & set(mine), mine
+    assert view[("bob", "b1")]["devices"][0]["label"].startswith(f"node {NODE_IP} GPU 0")
+
+    # bob may not stop, read the log of, or use alice's remote server before she shares it.
+    for op in ("unload", "logs", "get"):
+        r = as_user("bob", sock, "call", op, {"name": "chat", "owner": "alice"})
+        assert not r["ok"] and r["status"] == 403 and "bob may not act on alice's servers" in r["message"], (op, r)
+    r = as_user("bob", sock, "call", "route", {"model": "alice/chat"})
+    assert not r["ok"] and r["status"] == 404 and "has not shared" in r["message"], r
+    assert as_user("bob", sock, "chat", chat["endpoint"], "")["status"] == 401  # the node's engine wants its key
+
+    # Shared: bob's route (what his proxy asks for every request) reaches the engine on node A.
+    assert as_user("alice", sock, "call", "share", {"name": "chat", "users": ["bob"]})["ok"]
+    route = as_user("bob", sock, "call", "route", {"model": "alice/chat"})["result"]
+    assert route["endpoint"] == chat["endpoint"]
+    reply = as_user("bob", sock, "chat", route["endpoint"], route["api_key"])
+    assert reply["ok"] and reply["body"]["choices"], reply
+    assert not as_user("bob", sock, "call", "unload", {"name": "chat", "owner": "alice"})["ok"]  # use, not control
+    assert as_user("alice", sock, "call", "share", {"name": "chat", "users": []})["ok"]
+    r = as_user("bob", sock, "call", "route", {"model": "alice/chat"})
+    assert not r["ok"] and "has not shared" in r["message"], r
+
+    # Idle unload stops bob's remote engine on node B (the service's janitor; the node's agent stops it).
+    b1 = wait_ready(sock, "bob", "b1")
+    deadline = time.monotonic() + 60
+    while (s := admin.call("get", name="b1", owner="bob"))["state"] != "stopped":
+        assert time.monotonic() < deadline, s
+        time.sleep(0.3)
+    assert s["stop_reason"].startswith("idle: unused for") and gone(b1["pid"], 15), s
+
+    # alice's unload stops her engine on node A; her entry goes from the books.
+    r = as_user("alice", sock, "call", "unload", {"name": "chat"})
+    assert r["ok"] and r["result"]["state"] == "stopped", r
+    assert gone(chat["pid"], 15) and entries(box.state) == []
+
+    # The service SIGKILLed with an engine on a node: Ray ends the dead driver's agents, and with
+    # them the engine (stopped, not re-adopted); the restarted service starts from clean books.
+    assert as_user("alice", sock, "call", "load", {"request": {**load, "name": "again"}})["ok"]
+    again = wait_ready(sock, "alice", "again")
+    assert again["node"]["address"] == HEAD_IP  # A is free again: the ledger let go of "chat"
+    assert agents(cluster), "no NodeAgent process found under the cluster's processes"
+    box.kill()
+    assert gone(again["pid"], 60), "the engine outlived the service"
+    deadline = time.monotonic() + 60
+    while (left := agents(cluster)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not left, f"node agents left after the service died: {left}"
+    box.start()
+    assert entries(box.state) == [] and "reclaimed" in box.log_text()
+    r = as_user("alice", sock, "call", "servers", {})
+    assert r["ok"] and r["result"] == [], r
+    box.stop()
+    assert box.proc is not None and box.proc.returncode == 0, box.log_text()[-3000:]
+    print(f"\nray + box service: {time.monotonic() - t0:.1f} s")
