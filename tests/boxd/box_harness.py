@@ -66,8 +66,9 @@ class BoxProc:
     """``python -m xgen_jupyter.boxd`` as root, on a socket of its own."""
 
     def __init__(self, root: Path, model_dir: Path, quotas: dict[str, Any] | None = None,
-                 extra: list[str] | None = None) -> None:
+                 extra: list[str] | None = None, env: dict[str, str] | None = None) -> None:
         self.root = root
+        self.env = env or {}  # e.g. XGEN_HARDWARE_REPORT: a simulated box for the service
         self.socket = root / "shared" / "box.sock"
         self.state = root / "box-state"
         self.log = root / "box.log"
@@ -80,7 +81,7 @@ class BoxProc:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 60.0) -> BoxProc:
-        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        env = {**os.environ, "PYTHONPATH": str(REPO), **self.env}
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(self.argv, env=env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout

@@ -35,10 +35,17 @@ class Busy(XGenError):
 
 
 class Stream:
-    """A streamed reply: each item goes out as one message until the iterator ends or the client leaves."""
+    """A streamed reply: each item goes out as one message until the iterator ends or the client leaves.
 
-    def __init__(self, items: Iterator[dict[str, Any]]) -> None:
-        self.items = items
+    ``opener``: the items made from the connection itself (a slot watches it to see the client leave).
+    ``parked``: a request waiting in (or holding) a fair queue: not counted in ``per_user``, whose
+    limit would otherwise cap a user's queued requests below the queue's own (429) limit.
+    """
+
+    def __init__(self, items: Iterator[dict[str, Any]] | None = None, *,
+                 opener: Callable[[socket.socket], Iterator[dict[str, Any]]] | None = None,
+                 parked: bool = False) -> None:
+        self.items, self.opener, self.parked = items, opener, parked
 
 
 def error_reply(exc: BaseException) -> dict[str, Any]:
@@ -149,7 +156,7 @@ class Listener:
                     wire.send(conn, error_reply(exc))
                     continue
                 if isinstance(reply, Stream):
-                    self._stream(conn, reply)
+                    self._stream(conn, reply, peer)
                     return
                 wire.send(conn, {"ok": True, "result": reply})
         except OSError:
@@ -162,13 +169,22 @@ class Listener:
                 if not self._count[peer.uid]:
                     del self._count[peer.uid]
 
-    def _stream(self, conn: socket.socket, reply: Stream) -> None:
-        wire.send(conn, {"ok": True, "result": "stream"})
+    def _stream(self, conn: socket.socket, reply: Stream, peer: Peer) -> None:
+        items = reply.opener(conn) if reply.opener is not None else reply.items or iter(())
+        if reply.parked:
+            self._park(peer, -1)
         try:
-            for item in reply.items:
+            wire.send(conn, {"ok": True, "result": "stream"})
+            for item in items:
                 wire.send(conn, item)
             wire.send(conn, {"kind": "end"})  # an end the client can tell from the service dying
         finally:
-            close = getattr(reply.items, "close", None)
+            close = getattr(items, "close", None)
             if close is not None:
                 close()  # unsubscribe
+            if reply.parked:
+                self._park(peer, 1)
+
+    def _park(self, peer: Peer, n: int) -> None:
+        with self._lock:
+            self._count[peer.uid] = self._count.get(peer.uid, 0) + n

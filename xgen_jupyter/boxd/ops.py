@@ -19,10 +19,12 @@ from ..core.errors import RequestError, ServerNotFound, XGenError
 from ..core.process.manager import Event
 from ..core.process.server import ManagedServer
 from ..core.service import XGenCore
+from .evict import load_evicting_box
 from .follow import Follower
 from .listener import Stream
 from .peer import Peer, check_readable, may_list
 from .service import BoxService
+from .slots import BoxSlots
 
 VERSION = 1
 
@@ -50,8 +52,13 @@ def _tail(req: dict[str, Any]) -> int:
 
 
 class Ops:
-    def __init__(self, service: BoxService, socket_path: Path) -> None:
+    def __init__(self, service: BoxService, socket_path: Path, queue_limit: int = 64,
+                 evict_others_after: float | None = None) -> None:
         self.service, self.socket_path = service, socket_path
+        #: One fair queue per server for the whole box (boxd/slots.py); eviction asks it who is busy.
+        self.slots = BoxSlots(queue_limit)
+        #: Box policy: another user's idle server may be evicted once unused this long (None: never).
+        self.evict_others_after = evict_others_after
         self.shares: weakref.WeakKeyDictionary[ManagedServer, list[str]] = weakref.WeakKeyDictionary()
         self.table: dict[str, Callable[[Peer, dict[str, Any]], Any]] = {
             name[3:]: getattr(self, name) for name in dir(self) if name.startswith("op_")}
@@ -82,6 +89,7 @@ class Ops:
     def view(self, owner: str, s: ManagedServer) -> dict[str, Any]:
         d = s.to_dict()
         d["owner"], d["shared_with"] = owner, list(self.shares.get(s, []))
+        d["queue"] = self.slots.snapshot(owner, s.name)  # the box-wide fair queue (None: no request yet)
         return d
 
     # -- facts -----------------------------------------------------------------------------
@@ -115,7 +123,11 @@ class Ops:
     # -- own servers -----------------------------------------------------------------------
     def op_load(self, peer: Peer, req: dict[str, Any]) -> Any:
         core = self.service.core(peer.user)
-        return self.view(peer.user, core.load(self._request(peer, core, req)))
+        request = self._request(peer, core, req)
+        self.slots.watch(peer.user, core)
+        # Refused for memory: idle servers are unloaded box-wide (boxd/evict.py), never a busy one.
+        return self.view(peer.user, load_evicting_box(self.service, self.slots, peer.user, core, request,
+                                                      self.evict_others_after))
 
     def op_servers(self, peer: Peer, req: dict[str, Any]) -> Any:
         owner, core = self._core(peer, req)
@@ -153,7 +165,7 @@ class Ops:
         owner, core = self._core(peer, req)
 
         def convert(e: Event) -> dict[str, Any] | None:
-            return e.to_dict() if e.kind in ("state", "progress") else None
+            return e.to_dict() if e.kind in ("state", "progress", "queue") else None
 
         f = Follower(convert)
         unsubscribe = core.manager.subscribe(f)  # before the snapshot: nothing falls between
@@ -192,6 +204,21 @@ class Ops:
     def op_route(self, peer: Peer, req: dict[str, Any]) -> Any:
         """Endpoint and key of a ready engine the peer may use: their own, or one shared with them."""
         model = _str(req, "model", 130)
+        owner, _, server = self._usable(peer, model)
+        server.touch()
+        return {"owner": owner, "name": server.name, "endpoint": server.endpoint, "api_key": server.api_key,
+                "state": server.state, "created_at": server.created_at, "backend": server.backend,
+                "server_type": server.request.server_type}
+
+    def op_slot(self, peer: Peer, req: dict[str, Any]) -> Stream:
+        """One of a ready engine's slots for one request, waited for fairly (boxd/slots.py); the
+        connection is held for the request's length. Who may: as ``route``."""
+        owner, core, server = self._usable(peer, _str(req, "model", 130))
+        self.slots.watch(owner, core)
+        return Stream(opener=lambda conn: self.slots.hold(owner, server, peer.user, conn), parked=True)
+
+    def _usable(self, peer: Peer, model: str) -> tuple[str, XGenCore, ManagedServer]:
+        """The ready server ``model`` names (``name`` or ``owner/name``), if the peer may use it."""
         owner, _, name = model.rpartition("/")
         owner = owner or peer.user
         core = self.service.core(peer.user) if owner == peer.user else self.service.cores().get(owner)
@@ -210,10 +237,8 @@ class Ops:
         if server.state != "ready" or server.endpoint is None:
             why = f": {server.error.get('summary')}" if server.error else ""
             raise NotReady(f"{model} is not ready (state: {server.state}{why})", "try again when it is ready")
-        server.touch()
-        return {"owner": owner, "name": server.name, "endpoint": server.endpoint, "api_key": server.api_key,
-                "state": server.state, "created_at": server.created_at, "backend": server.backend,
-                "server_type": server.request.server_type}
+        assert core is not None
+        return owner, core, server
 
 
 def _is_user(name: str) -> bool:

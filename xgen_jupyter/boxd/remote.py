@@ -23,6 +23,7 @@ from ..core.planning.request import LoadRequest, parse_request
 from ..core.process.logbuffer import LogLine
 from ..core.process.manager import Event
 from .client import BoxClient, ServiceUnavailable, find_socket
+from .slot_client import RemoteSlot
 
 IN_PROCESS = "in this Jupyter server"
 T = TypeVar("T")
@@ -145,7 +146,7 @@ class RemoteManager:
 
     def subscribe(self, cb: Callable[[Event], None]) -> Callable[[], None]:
         def on_msg(msg: dict[str, Any]) -> None:
-            if msg.get("kind") in ("state", "progress"):
+            if msg.get("kind") in ("state", "progress", "queue"):
                 cb(Event(msg["kind"], msg["server"], msg["data"], msg.get("time", time.time())))
 
         return _follow(self.client, "events", {}, on_msg, once=False)
@@ -156,6 +157,9 @@ class RemoteCore:
 
     cluster = None
     registry = None
+    #: Loads refused for memory are retried by the service after evicting idle servers box-wide
+    #: (boxd/evict.py): the Jupyter server's scheduler does not evict on its own.
+    evicts = True
 
     def __init__(self, client: BoxClient, config: CoreConfig | None = None) -> None:
         self.client = client
@@ -206,6 +210,11 @@ class RemoteCore:
 
     def shared(self, owner: str, name: str) -> tuple[str, str]:
         return self.route(f"{owner}/{name}")
+
+    def slot_queue(self, model: str) -> RemoteSlot:
+        """A slot of ``model`` (ours, or ``owner/name`` shared with us) in the service's fair queue, for
+        one request: the proxy's scheduler uses it in place of a queue of its own."""
+        return RemoteSlot(self.client.path, model, self.client.retry_for)
 
     def shutdown(self) -> None:
         """The engines are the service's: they keep running when this Jupyter server stops."""

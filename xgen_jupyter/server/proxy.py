@@ -159,14 +159,16 @@ class CompletionsProxyHandler(ProxyBase):
                               code="missing_model")
         self.check_key_model(model)  # an API key made for other models: 403
         sched = scheduler(self.settings)
+        user = user_of(self)
         if "/" in model:  # owner/name: a server another user shared with us, unless a catalog name
             try:
-                await self.forward(await self.lookup(self.shared_server, model), model)
-                return
+                engine = await self.lookup(self.shared_server, model)
             except OpenAIError as exc:
                 if exc.status != 404 or await asyncio.to_thread(sched.catalog.request_for, model) is None:
                     raise
-        user = user_of(self)
+            else:  # with the box service, in its owner's fair queue like the owner's own requests
+                await self.forward_shared(engine, model, user)
+                return
         try:
             # A catalog name not loaded: loaded now and waited for (a stream hears keep-alive comments meanwhile).
             server = await loaded(self, sched.server_for(model, user), data.get("stream") is True)
@@ -200,6 +202,26 @@ class CompletionsProxyHandler(ProxyBase):
             server.touch()
             queue.release(time.monotonic() - t0)
             sched.usage.request(user, server.name, tail.tokens())
+
+    async def forward_shared(self, engine: SharedEngine, model: str, user: str) -> None:
+        make = getattr(self.core, "slot_queue", None)
+        if make is None:  # in-process: the owner's queue is in the owner's Jupyter server
+            await self.forward(engine, model)
+            return
+        slot = make(model)
+        self._queued = asyncio.ensure_future(slot.acquire(user))
+        try:
+            await self._queued
+        except asyncio.CancelledError:
+            return  # the client left while queued: dequeued in the service
+        except (XGenError, QueueFull, QueueClosed) as exc:
+            raise as_openai(exc, model, OpenAIError) from None
+        finally:
+            self._queued = None
+        try:
+            await self.forward(engine, model)
+        finally:
+            slot.release()
 
     def on_connection_close(self) -> None:
         if self._queued is not None:

@@ -3,7 +3,8 @@ recently used first, the requester's own first) until the box registry admits th
 
 Admission counts bytes per device (core/box/registry.py), so "fits" is its answer, asked again
 after each unload. A server with a request in flight or waiting (``busy``), a pinned one, or one
-not ready is never chosen.
+not ready is never chosen. In-process the candidates are this Jupyter server's own servers; the box
+service (boxd/evict.py) passes every user's, with its policy for other users' idle servers.
 """
 
 from __future__ import annotations
@@ -18,15 +19,34 @@ from ..errors import CapacityRefused
 log = logging.getLogger("xgen.scheduler")
 
 
-def victims(servers: list[Any], user: str, busy: Callable[[str], bool], keep: str) -> list[Any]:
+def idle_for(server: Any, now: float | None = None) -> float:
+    """Seconds since the server was last used (or became ready)."""
+    return (now or time.time()) - (server.last_used or server.ready_at or now or time.time())
+
+
+def victims(servers: list[Any], user: str, busy: Callable[[Any], bool], keep: str,
+            others_after: float | None = 0.0) -> list[Any]:
     """Idle servers that may be unloaded, in the order to unload them: the requester's own
-    first, then least recently used first."""
-    idle = [s for s in servers if s.state == "ready" and not s.pinned and s.name != keep and not busy(s.name)]
-    return sorted(idle, key=lambda s: (s.owner not in (None, user), s.last_used or s.ready_at or 0.0))
+    first, then least recently used first. ``keep``: the name being loaded (the requester's own).
+    ``others_after``: other users' servers qualify once idle this many seconds (None: never)."""
+    now = time.time()
+
+    def allowed(s: Any) -> bool:
+        if s.state != "ready" or s.pinned or busy(s):
+            return False
+        if s.owner in (None, user):
+            return bool(s.name != keep)
+        return others_after is not None and idle_for(s, now) >= others_after
+
+    return sorted(filter(allowed, servers), key=lambda s: (s.owner not in (None, user), s.last_used or s.ready_at or 0.0))
+
+
+def reason_for(victim: Any, user: str, model: str) -> str:
+    return f"unloaded for {user}/{model} after {idle_for(victim) / 60:.0f} min idle"
 
 
 def load_evicting(core: Any, request: dict[str, Any], user: str,
-                  busy: Callable[[str], bool] = lambda _n: False, name: str = "") -> Any:
+                  busy: Callable[[Any], bool] = lambda _s: False, name: str = "") -> Any:
     """``core.load(request)``, unloading idle servers one at a time while admission refuses for memory."""
     evicted: list[str] = []
     while True:
@@ -39,10 +59,9 @@ def load_evicting(core: Any, request: dict[str, Any], user: str,
                     refused.message += f" (after unloading the idle {', '.join(evicted)})"
                 raise
             victim = order[0]
-            if busy(victim.name):  # a request came in meanwhile: look again
+            if busy(victim):  # a request came in meanwhile: look again
                 continue
-            idle_min = (time.time() - (victim.last_used or victim.ready_at or time.time())) / 60
-            reason = f"unloaded for {user}/{name or request.get('model')} after {idle_min:.0f} min idle"
+            reason = reason_for(victim, user, name or str(request.get("model")))
             log.info("xgen: %s: %s (%s)", victim.name, reason, refused.message)
             core.manager.unload(victim.name, reason)
             evicted.append(victim.name)

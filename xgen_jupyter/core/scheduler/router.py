@@ -118,7 +118,10 @@ class Scheduler:
 
     def _load(self, model: str, request: dict[str, Any], user: str, name: str) -> Any:
         t0 = time.monotonic()
-        server = load_evicting(self.core, request, user, self.busy, name)
+        if getattr(self.core, "evicts", False):  # the box service evicts box-wide, knowing every queue
+            server = self.core.load(request)
+        else:
+            server = load_evicting(self.core, request, user, self.busy, name)
         wait = getattr(self.core.manager, "wait", None)
         deadline = time.monotonic() + self.wait_timeout
         while server.state not in ("ready", *FINAL) and time.monotonic() < deadline:
@@ -134,6 +137,11 @@ class Scheduler:
 
     # -- slots ---------------------------------------------------------------------------
     def queue(self, server: Any) -> FairQueue:
+        """The server's fair queue. With the box service, a slot asked of the service for one request
+        (boxd/slot_client.py: the same acquire/release, one queue per server for the whole box)."""
+        remote = getattr(self.core, "slot_queue", None)
+        if remote is not None:
+            return remote(server.name)
         known = self._queues.get(server.name)
         # A crashed server restarted by its policy is the same object: its closed queue is not reused.
         if known is not None and known[0] is server and not known[1].closed:
@@ -161,9 +169,9 @@ class Scheduler:
         known = self._queues.get(name)
         return known[1].snapshot() if known is not None else None
 
-    def busy(self, name: str) -> bool:
-        """A request is in flight on ``name`` or waiting for it: never evict it."""
-        known = self._queues.get(name)
+    def busy(self, server: Any) -> bool:
+        """A request is in flight on ``server`` or waiting for it: never evict it."""
+        known = self._queues.get(server.name)
         return known is not None and (known[1].in_flight > 0 or known[1].queued > 0)
 
     def _publish(self, q: FairQueue) -> None:

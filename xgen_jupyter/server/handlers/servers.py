@@ -41,8 +41,9 @@ class ServerHandler(XGenHandler):
         data = server.to_dict()
         # llama-server's /slots and /metrics, read live (a quick loopback call in a thread).
         data["engine"] = await self.blocking(self.core.engine_stats, name)
-        # The proxy's fair queue in front of its slots (None until a request went through it).
-        data["queue"] = scheduler(self.settings).snapshot(name)
+        # The fair queue in front of its slots (None until a request went through it): the proxy's,
+        # or with the box service the service's, for every user's requests (in its reply already).
+        data["queue"] = scheduler(self.settings).snapshot(name) or data.get("queue")
         self.reply(data)
 
     @web.authenticated
