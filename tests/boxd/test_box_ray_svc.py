@@ -15,6 +15,8 @@ layer on a CUDA GPU; each node's free memory leaves room after the planner's mar
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -166,11 +168,23 @@ def test_users_load_share_and_unload_on_ray_nodes_through_the_service(unix_users
     assert r["ok"] and r["result"]["state"] == "stopped", r
     assert gone(chat["pid"], 15) and entries(box.state) == []
 
+    # restart: on-crash holds for a remote engine (its node's core restarts it); the books keep it.
+    assert as_user("alice", sock, "call", "load", {"request": {**load, "name": "again", "restart": "on-crash"}})["ok"]
+    first = wait_ready(sock, "alice", "again")
+    assert first["node"]["address"] == HEAD_IP  # A is free again: the ledger let go of "chat"
+    os.killpg(first["pid"], signal.SIGKILL)
+    deadline = time.monotonic() + 90
+    while not ((again := admin.call("get", name="again", owner="alice"))["state"] == "ready"
+               and again["pid"] != first["pid"]):
+        assert time.monotonic() < deadline, again
+        time.sleep(0.3)
+    assert again["restart"]["restarts"] == 1 and pid_alive(again["pid"]), again
+    assert [(e[0], e[1], e[2]) for e in entries(box.state)] == [("alice", "again", "ready")]
+    status = as_user("carol", sock, "status")["text"]  # `xgen box --status`: where it runs
+    assert "alice/again" in status and f"on node {HEAD_IP} GPU 0" in status, status
+
     # The service SIGKILLed with an engine on a node: Ray ends the dead driver's agents, and with
     # them the engine (stopped, not re-adopted); the restarted service starts from clean books.
-    assert as_user("alice", sock, "call", "load", {"request": {**load, "name": "again"}})["ok"]
-    again = wait_ready(sock, "alice", "again")
-    assert again["node"]["address"] == HEAD_IP  # A is free again: the ledger let go of "chat"
     assert agents(cluster), "no NodeAgent process found under the cluster's processes"
     box.kill()
     assert gone(again["pid"], 60), "the engine outlived the service"
@@ -182,6 +196,17 @@ def test_users_load_share_and_unload_on_ray_nodes_through_the_service(unix_users
     assert entries(box.state) == [] and "reclaimed" in box.log_text()
     r = as_user("alice", sock, "call", "servers", {})
     assert r["ok"] and r["result"] == [], r
+
+    # The restarted service places again; stopped as systemd stops it (SIGTERM), it unloads its
+    # remote engines and its agents end.
+    assert as_user("alice", sock, "call", "load", {"request": {**load, "name": "last"}})["ok"]
+    last = wait_ready(sock, "alice", "last")
+    assert last["node"]["address"] == HEAD_IP and agents(cluster)
     box.stop()
     assert box.proc is not None and box.proc.returncode == 0, box.log_text()[-3000:]
+    assert gone(last["pid"], 15) and entries(box.state) == []
+    deadline = time.monotonic() + 30
+    while (left := agents(cluster)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not left, f"node agents left after the service stopped: {left}"
     print(f"\nray + box service: {time.monotonic() - t0:.1f} s")

@@ -51,14 +51,17 @@ class ClusterBooks:
 
     def __init__(self, registry: BoxRegistry, margin: Margin) -> None:
         self.registry, self.margin = registry, margin
+        self._claims: dict[str, tuple[str, str, list[Claim]]] = {}  # kept across a crash: the node restarts it
 
     def admit(self, server: ManagedServer, best: Any, report: HardwareReport) -> None:
         """Reserve the placement's footprint (``best``: a core.cluster.placement.Candidate), or raise."""
         claims = node_claims(best.label, best.gpu, best.need, report, self.margin)
         self.registry.reserve(server.name, server.request.model, server.plan.backend, claims)
+        self._claims[server.name] = (server.request.model, server.plan.backend, claims)
         server.logs.append(f"[xgen] box registry: reserved {claims[0].label} for {self.registry.user}/{server.name}")
 
     def release(self, name: str) -> None:
+        self._claims.pop(name, None)
         try:
             self.registry.release(name)
         except XGenError as exc:
@@ -68,12 +71,17 @@ class ClusterBooks:
         """Keep the entry in step with the mirrored state (no pid: see the module's note)."""
         if event.kind != "state":
             return
-        state = event.data.get("state")
+        state, name = event.data.get("state"), event.server
         try:
             if state in FINAL:
-                self.registry.release(event.server)
-            elif state in ACTIVE:
-                self.registry.update(event.server, str(state), None, event.data.get("endpoint"))
+                if state != "crashed":  # an on-crash restart (the node's) books it again, as admitted
+                    self._claims.pop(name, None)
+                self.registry.release(name)
+            elif state in ACTIVE and not self.registry.update(name, str(state), None, event.data.get("endpoint")):
+                known = self._claims.get(name)  # restarted after a crash, or the file was recreated
+                if known is not None:
+                    self.registry.reserve(name, *known, force=True)
+                    self.registry.update(name, str(state), None, event.data.get("endpoint"))
         except XGenError as exc:  # the registry must never take an engine down
             log.warning("xgen: box registry update for %r failed: %s", event.server, exc)
 

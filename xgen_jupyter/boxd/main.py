@@ -96,8 +96,10 @@ def status(path: Path) -> int:
     for s in client.call("box"):
         mine = "*" if s["mine"] else " "
         shared = f"  shared with {', '.join(s['shared_with'])}" if s["shared_with"] else ""
+        nodes = [d["label"] for d in s["devices"] if d["label"].startswith("node ")]  # a Ray node's engine
+        where = f"  on {', '.join(nodes)}" if nodes else ""
         print(f"{mine} {s['owner'] + '/' + s['name']:<32} {s['state']:<9} {s['backend']:<20} "
-              f"gpu {gib(s['gpu_bytes'], 2):>10}  host {gib(s['host_bytes'], 2):>10}{shared}")
+              f"gpu {gib(s['gpu_bytes'], 2):>10}  host {gib(s['host_bytes'], 2):>10}{where}{shared}")
     return 0
 
 

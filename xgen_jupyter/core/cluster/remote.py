@@ -18,7 +18,7 @@ from ..process.server import ManagedServer
 
 #: Fields copied from the node's ``to_dict()`` as they are.
 MIRRORED = ("port", "pid", "ready_at", "stopped_at", "error", "progress", "progress_message", "stop_reason",
-            "owner", "restarts")
+            "owner")
 
 
 class RemoteServer(ManagedServer):
@@ -42,7 +42,9 @@ class RemoteServer(ManagedServer):
         if remote.get("plan"):
             plan = plan_from_dict(remote["plan"])
             self.plan = replace(plan, reasons=(self.plan.reasons[0], *plan.reasons))
-        self.next_restart_at = (remote.get("restart") or {}).get("next_restart_at")  # the node restarts it
+        restart = remote.get("restart") or {}  # the node restarts it: its count and next time
+        self.next_restart_at = restart.get("next_restart_at")
+        self.restarts = int(restart.get("restarts") or self.restarts)
         self.remote_attempts = list(remote.get("attempts") or [])
         self.remote_log_file = remote.get("log_file")
 
