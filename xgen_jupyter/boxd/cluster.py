@@ -54,8 +54,10 @@ class ClusterBooks:
         self._claims: dict[str, tuple[str, str, list[Claim]]] = {}  # kept across a crash: the node restarts it
 
     def admit(self, server: ManagedServer, best: Any, report: HardwareReport) -> None:
-        """Reserve the placement's footprint (``best``: a core.cluster.placement.Candidate), or raise."""
-        claims = node_claims(best.label, best.gpu, best.need, report, self.margin)
+        """Reserve the placement's footprint (``best``: a core.cluster.placement.Candidate), or raise.
+        Where only some layers fit, the node's planner fills what is free there: that much is reserved."""
+        need = best.need if best.fits else min(best.need, best.budget)
+        claims = node_claims(best.label, best.gpu, need, report, self.margin)
         self.registry.reserve(server.name, server.request.model, server.plan.backend, claims)
         self._claims[server.name] = (server.request.model, server.plan.backend, claims)
         server.logs.append(f"[xgen] box registry: reserved {claims[0].label} for {self.registry.user}/{server.name}")
