@@ -17,23 +17,27 @@ from __future__ import annotations
 import json
 import os
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import psutil
 import pytest
 
 from tests.conftest import pid_alive
 from tests.core.cluster.raynodes import HEAD_IP, NODE_IP, TwoNodeCluster
 from xgen_jupyter.boxd.client import BoxClient
+from xgen_jupyter.notebook.render import hardware_text
 
 from .box_books import entries
 from .box_harness import as_user, world_dir
+from .box_jupyter import UserJupyter
 from .test_box_users import wait_ready
 
 pytest.importorskip("ray")
-pytestmark = [pytest.mark.engine, pytest.mark.timeout(420)]
+pytestmark = [pytest.mark.engine, pytest.mark.timeout(480)]
 
 GiB = 1024**3
 CTX = 512
@@ -87,6 +91,12 @@ def agents(cluster: TwoNodeCluster) -> list[int]:
     return out
 
 
+def bob_proxy(j: UserJupyter, model: str) -> httpx.Response:
+    body = {"model": model, "messages": [{"role": "user", "content": "Say hi."}], "max_tokens": 8}
+    return httpx.post(f"{j.base}/xgen/v1/chat/completions", json=body, headers=j.headers, timeout=120,
+                      trust_env=False)
+
+
 def gone(pid: int, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while pid_alive(pid) and time.monotonic() < deadline:
@@ -94,11 +104,24 @@ def gone(pid: int, timeout: float) -> bool:
     return not pid_alive(pid)
 
 
-def test_users_load_share_and_unload_on_ray_nodes_through_the_service(unix_users, box_factory, shared_models,
-                                                                        ray_cluster):
+def test_users_load_share_and_unload_on_ray_nodes_through_the_service(unix_users, box_factory, box_root,
+                                                                        shared_models, ray_cluster):
     cluster = ray_cluster
     box = box_factory(quotas={"users": {"bob": {"max_servers": 1}}}, extra=["--cluster", cluster.address])
     sock, admin = box.socket, BoxClient(box.socket)
+    # bob's own Jupyter server, a client of the service (it starts while the nodes come up).
+    bob_jupyter = UserJupyter(box_root, "bob", {"shared_dir": str(box_root / "shared"),
+                                                "model_dirs": [str(shared_models)]})
+    starting = threading.Thread(target=bob_jupyter.start)
+    starting.start()
+    try:
+        _scenario(cluster, box, sock, admin, bob_jupyter, starting, shared_models)
+    finally:
+        starting.join()
+        bob_jupyter.stop()
+
+
+def _scenario(cluster, box, sock, admin, bob_jupyter, starting, shared_models) -> None:
     load = {"model": str(shared_models / "gemma.gguf"), "n_threads": 1, "n_ctx": CTX}
     t0 = time.monotonic()
 
@@ -145,15 +168,26 @@ def test_users_load_share_and_unload_on_ray_nodes_through_the_service(unix_users
     assert as_user("bob", sock, "chat", chat["endpoint"], "")["status"] == 401  # the node's engine wants its key
 
     # Shared: bob's route (what his proxy asks for every request) reaches the engine on node A.
+    starting.join()
+    assert bob_proxy(bob_jupyter, "alice/chat").status_code == 404  # his proxy too, before the share
     assert as_user("alice", sock, "call", "share", {"name": "chat", "users": ["bob"]})["ok"]
     route = as_user("bob", sock, "call", "route", {"model": "alice/chat"})["result"]
     assert route["endpoint"] == chat["endpoint"]
     reply = as_user("bob", sock, "chat", route["endpoint"], route["api_key"])
     assert reply["ok"] and reply["body"]["choices"], reply
+    r = bob_proxy(bob_jupyter, "alice/chat")  # his Jupyter proxy (it asks the service) to the engine on node A
+    assert r.status_code == 200 and r.json()["choices"], r.text[:2000]
     assert not as_user("bob", sock, "call", "unload", {"name": "chat", "owner": "alice"})["ok"]  # use, not control
+    # `%xgen gpus` in bob's notebook: the nodes' GPUs, grouped by node, and where models run.
+    hw = httpx.get(f"{bob_jupyter.base}/xgen/api/hardware", headers=bob_jupyter.headers, timeout=60, trust_env=False)
+    text = hardware_text(hw.json())
+    assert f"Node {HEAD_IP}:" in text and f"Node {NODE_IP}:" in text and "Sim B 8GB" in text, text
+    assert f"models run: box service at {sock}, user bob" in text, text
     assert as_user("alice", sock, "call", "share", {"name": "chat", "users": []})["ok"]
     r = as_user("bob", sock, "call", "route", {"model": "alice/chat"})
     assert not r["ok"] and "has not shared" in r["message"], r
+    r = bob_proxy(bob_jupyter, "alice/chat")
+    assert r.status_code == 404 and "has not shared" in r.text, r.text[:2000]
 
     # Idle unload stops bob's remote engine on node B (the service's janitor; the node's agent stops it).
     b1 = wait_ready(sock, "bob", "b1")
