@@ -25,6 +25,7 @@ from .listener import Stream
 from .peer import Peer, check_readable, may_list
 from .service import BoxService
 from .slots import BoxSlots
+from .usage_ops import UsageOps
 
 VERSION = 1
 
@@ -51,7 +52,7 @@ def _tail(req: dict[str, Any]) -> int:
     return v
 
 
-class Ops:
+class Ops(UsageOps):
     def __init__(self, service: BoxService, socket_path: Path, queue_limit: int = 64,
                  evict_others_after: float | None = None) -> None:
         self.service, self.socket_path = service, socket_path

@@ -152,6 +152,21 @@ class RemoteManager:
         return _follow(self.client, "events", {}, on_msg, once=False)
 
 
+class RemoteLedger:
+    """The usage books kept by the service (boxd/usage_ops.py): our answers are booked to the socket's
+    peer, whatever user the proxy names; ``rows(None)`` is the box, any other the peer's own."""
+
+    def __init__(self, client: BoxClient) -> None:
+        self.client = client
+
+    def record(self, user: str, model: str, requests: int, prompt_tokens: int, completion_tokens: int) -> None:
+        self.client.call("usage_add", model=model, requests=requests, prompt_tokens=prompt_tokens,
+                         completion_tokens=completion_tokens)
+
+    def rows(self, user: str | None = None) -> list[dict[str, Any]]:
+        return list(self.client.call("usage", scope="box" if user is None else "mine"))
+
+
 class RemoteCore:
     """XGenCore's surface, served by the box service."""
 
@@ -166,6 +181,7 @@ class RemoteCore:
         # This Jupyter server's own settings: what stays here (model pulls into its model folders).
         self.config = config or CoreConfig()
         self.manager = RemoteManager(client)
+        self.ledger = RemoteLedger(client)
         self.hello: dict[str, Any] = client.call("hello")  # fails loudly if the service does not answer
         self.where = f"box service at {client.path}, user {self.hello.get('user')}"
         self.pool = ThreadPoolExecutor(CALL_THREADS, thread_name_prefix="xgen-box-call")

@@ -26,6 +26,7 @@ from .box.admission import BoxAdmission
 from .box.devices import adjusted
 from .box.idle import Janitor
 from .box.registry import BoxRegistry
+from .box.usage_books import Ledger
 from .config import CoreConfig
 from .errors import ServerConflict, XGenError
 from .hardware.chain import detect_hardware, sample_gpus
@@ -91,6 +92,10 @@ class XGenCore:
             self.use_registry(self.registry)
         if not self.config.cluster:  # what each engine really took on its GPU, for the next plan
             self.manager.subscribe(CalibrationRecorder(self.config.state_dir, self.manager.find).on_event)
+        # The usage books (in the registry when there is one) and the meter of our servers' memory.
+        self.ledger = Ledger(self)
+        self.manager.subscribe(self.ledger.meter.on_event)
+        self.janitor.meter = self.ledger.meter
         self.janitor.start()
 
     def use_registry(self, registry: BoxRegistry) -> None:

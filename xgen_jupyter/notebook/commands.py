@@ -90,6 +90,7 @@ def _keys(p: Parser) -> None:
 
 
 def _usage(p: Parser) -> None:
+    p.add_argument("--box", action="store_true", help="every user's rows, not only yours")
     p.add_argument("--json", action="store_true")
 
 
@@ -130,8 +131,8 @@ COMMANDS: tuple[Command, ...] = (
             "put an openai.OpenAI client for NAME in a variable (default: client)", _client),
     Command("keys", "keys [create NAME [--models A,B] | revoke ID]",
             "API keys that open only the proxy (xgen/v1), e.g. for scripts outside the browser", _keys),
-    Command("usage", "usage [--json]",
-            "requests, tokens and memory-seconds per user and model through this Jupyter server's proxy", _usage),
+    Command("usage", "usage [--box] [--json]",
+            "requests, tokens and memory-seconds per model, yours (--box: every user's), kept box-wide", _usage),
     Command("panel", "panel", "live panel: GPUs, servers, a load form, logs"),
     Command("chat", "%%xgen chat NAME", "the cell is the prompt; the answer streams in", _chat, cell=True),
     Command("help", "help", "this list"),

@@ -74,11 +74,11 @@ class LocalClient:
     def revoke_key(self, key_id: str) -> Message:
         raise _no_proxy()
 
-    def usage(self) -> list[Message]:
-        from ..core.errors import XGenError
-
-        raise XGenError("usage is counted by a Jupyter server's proxy (xgen/v1); this kernel runs xgen in-process, "
-                        "without one", "run the notebook in JupyterLab or Jupyter Server with xgen-jupyter")
+    def usage(self, scope: str = "mine") -> list[Message]:
+        """The box's books as this kernel's core keeps them (its servers' memory-seconds; requests and
+        tokens are counted by a Jupyter server's proxy, which this kernel does not have)."""
+        ledger = self.core.ledger
+        return [r.to_dict() for r in ledger.rows(None if scope == "box" else ledger.owner())]
 
     def follow_logs(
         self, name: str, on_line: Callable[[Message], None], stop: threading.Event, tail: int

@@ -97,10 +97,8 @@ class RemoteClient:
     def revoke_key(self, key_id: str) -> Message:
         return dict(self._call("DELETE", f"xgen/api/keys/{self.conn.quote(key_id)}"))
 
-    def usage(self) -> list[Message]:
-        from .usage import rows_from_metrics
-
-        return rows_from_metrics(self._call("GET", "xgen/metrics"))  # Prometheus text, not JSON
+    def usage(self, scope: str = "mine") -> list[Message]:
+        return list(self._call("GET", "xgen/api/usage", params={"scope": scope})["rows"])
 
     def follow_logs(
         self, name: str, on_line: Callable[[Message], None], stop: threading.Event, tail: int

@@ -1,5 +1,8 @@
-"""``%xgen usage``: what each user asked of each model through the Jupyter server's proxy, read from
-its ``xgen/metrics`` (Prometheus text) and shown as a table."""
+"""``%xgen usage [--box] [--json]``: the box's usage books (``GET xgen/api/usage``), as a table.
+
+Requests and tokens are what each user's own Jupyter server counted at its proxy; memory-seconds
+(planned GPU and host bytes while ready) are metered by whoever holds the reservations.
+"""
 
 from __future__ import annotations
 
@@ -7,43 +10,29 @@ import argparse
 import json
 from typing import Any
 
-from prometheus_client.parser import text_string_to_metric_families
-
-#: Prometheus sample name -> column.
-COLUMNS = {
-    "xgen_requests_total": "requests",
-    "xgen_prompt_tokens_total": "prompt_tokens",
-    "xgen_completion_tokens_total": "completion_tokens",
-    "xgen_gpu_memory_byte_seconds_total": "gpu_gib_s",
-    "xgen_host_memory_byte_seconds_total": "host_gib_s",
-}
+GIB = 1024**3
 
 
-def rows_from_metrics(text: str) -> list[dict[str, Any]]:
-    """One row per (user, model) from the ``xgen/metrics`` exposition."""
-    rows: dict[tuple[str, str], dict[str, Any]] = {}
-    for fam in text_string_to_metric_families(text):
-        for s in fam.samples:
-            col = COLUMNS.get(s.name)
-            if col is None:
-                continue
-            key = (s.labels.get("user", ""), s.labels.get("model", ""))
-            row = rows.setdefault(key, {"user": key[0], "model": key[1], **{c: 0 for c in COLUMNS.values()}})
-            row[col] = s.value / 1024**3 if col.endswith("gib_s") else int(s.value)
-    return [rows[k] for k in sorted(rows)]
-
-
-def render(rows: list[dict[str, Any]]) -> str:
+def render(rows: list[dict[str, Any]], scope: str = "mine") -> str:
     if not rows:
-        return "No requests through this Jupyter server's proxy yet."
+        return ("Nothing booked on this box yet." if scope == "box" else
+                "Nothing booked for you yet (requests through the proxy, memory while your servers are ready).")
     head = ("user", "model", "requests", "prompt tok", "completion tok", "GPU GiB·s", "host GiB·s")
-    body = [(r["user"], r["model"], str(r["requests"]), str(r["prompt_tokens"]), str(r["completion_tokens"]),
-             f"{r['gpu_gib_s']:.1f}", f"{r['host_gib_s']:.1f}") for r in rows]
+    body: list[tuple[str, ...]] = [(str(r["user"]), str(r["model"]), str(r["requests"]), str(r["prompt_tokens"]),
+             str(r["completion_tokens"]), f"{r['gpu_byte_seconds'] / GIB:.1f}", f"{r['host_byte_seconds'] / GIB:.1f}")
+            for r in rows]
+    if len(rows) > 1:
+        body.append(("total", "", *(str(sum(int(r[k]) for r in rows))
+                                    for k in ("requests", "prompt_tokens", "completion_tokens")),
+                     f"{sum(r['gpu_byte_seconds'] for r in rows) / GIB:.1f}",
+                     f"{sum(r['host_byte_seconds'] for r in rows) / GIB:.1f}"))
     widths = [max(len(x) for x in col) for col in zip(head, *body, strict=True)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in (head, *body)]
-    return "\n".join(lines) + "\n(since this Jupyter server started; memory: planned bytes while ready, to the owner)"
+    return "\n".join(lines) + ("\n(kept in the box registry across restarts; memory: planned bytes while ready, "
+                               "to the server's owner)")
 
 
 def run_usage(client: Any, ns: argparse.Namespace) -> None:
-    rows = client.usage()
-    print(json.dumps(rows, indent=1) if ns.json else render(rows))
+    scope = "box" if ns.box else "mine"
+    rows = client.usage(scope)
+    print(json.dumps(rows, indent=1) if ns.json else render(rows, scope))

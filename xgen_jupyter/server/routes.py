@@ -13,6 +13,7 @@ from .handlers.metrics import MetricsHandler
 from .handlers.pulls import PullHandler, PullsHandler
 from .handlers.servers import ServerHandler, ServersHandler
 from .handlers.share import ShareHandler
+from .handlers.usage import UsageHandler
 from .proxy import ROUTES as PROXY_ROUTES
 from .proxy import CompletionsProxyHandler, ModelsProxyHandler
 
@@ -30,6 +31,7 @@ ROUTES: list[tuple[str, type, dict[str, Any]]] = [
     ("xgen/api/servers/{name}/logs", LogsWebSocket, {}),
     ("xgen/api/events", EventsWebSocket, {}),
     ("xgen/metrics", MetricsHandler, {}),
+    ("xgen/api/usage", UsageHandler, {}),
     ("xgen/api/keys", KeysHandler, {}),
     ("xgen/api/keys/{key_id}", KeyHandler, {}),
     ("xgen/v1/models", ModelsProxyHandler, {}),

@@ -1,11 +1,14 @@
-"""Usage counting from the engine's own numbers, and memory-seconds from state events."""
+"""Usage counting from the engine's own numbers; the proxy's counts booked off the caller's thread."""
 
 from __future__ import annotations
 
 import json
+import threading
 import time
+from pathlib import Path
 
-from xgen_jupyter.core.process.events import Event
+from xgen_jupyter.core.box.db import Database
+from xgen_jupyter.core.box.usage_books import Entry, UsageBooks
 from xgen_jupyter.core.scheduler.usage import Tail, Usage
 
 
@@ -27,19 +30,37 @@ def test_tokens_from_usage_then_from_llama_server_timings() -> None:
     assert bare.tokens() == (0, 3)
 
 
-def test_requests_and_memory_seconds_per_user_and_model() -> None:
+class SlowBooks:
+    """Real books whose writes take a while, and which note the thread that wrote."""
+
+    def __init__(self, folder: Path) -> None:
+        self.books, self.threads = UsageBooks(Database(folder)), set()
+
+    def record(self, user: str, model: str, requests: int, prompt: int, completion: int) -> None:
+        time.sleep(0.05)
+        self.threads.add(threading.current_thread().name)
+        self.books.add([Entry(user, model, requests, prompt, completion)])
+
+    def rows(self, user: str | None = None) -> list:
+        return self.books.rows(user)
+
+
+def test_requests_are_booked_in_the_background_and_a_read_waits_for_them(tmp_path: Path) -> None:
+    ledger = SlowBooks(tmp_path / "shared")
+    u = Usage(ledger)
+    t0 = time.monotonic()
+    for i in range(20):
+        u.request("alice" if i % 2 else "bob", "chat", (10, 2) if i % 4 else None)
+    assert time.monotonic() - t0 < 0.05 * 20 / 2  # the caller (the IOLoop) never waited for a write
+    rows = {(r["user"], r["model"]): r for r in u.rows()}
+    assert rows[("alice", "chat")]["requests"] == 10 and rows[("bob", "chat")]["requests"] == 10
+    assert rows[("alice", "chat")]["prompt_tokens"] == 100 and rows[("bob", "chat")]["completion_tokens"] == 10
+    assert ledger.threads == {"xgen-usage"}
+    assert [r["user"] for r in u.rows("alice")] == ["alice"]
+
+
+def test_without_a_ledger_counts_stay_in_memory() -> None:
     u = Usage()
-    u.request("alice", "chat", (10, 2))
-    u.request("alice", "chat", None)
-    u.request("bob", "chat", (1, 1))
-    plan = {"memory": {"gpu_total": 1000, "host_total": 10}}
-    u.on_event(Event("state", "chat", {"state": "ready", "plan": plan, "owner": "alice"}))
-    time.sleep(0.05)
-    live = u.snapshot()[("alice", "chat")]
-    assert (live.requests, live.prompt_tokens, live.completion_tokens) == (2, 10, 2)
-    assert live.gpu_byte_seconds >= 1000 * 0.05 and live.host_byte_seconds >= 10 * 0.05
-    u.on_event(Event("state", "chat", {"state": "stopped"}))
-    done = u.snapshot()[("alice", "chat")].gpu_byte_seconds
-    time.sleep(0.02)
-    assert u.snapshot()[("alice", "chat")].gpu_byte_seconds == done  # stopped: no longer counting
-    assert u.snapshot()[("bob", "chat")].gpu_byte_seconds == 0
+    u.request("alice", "chat", (1, 1))
+    assert u.rows() == [{"user": "alice", "model": "chat", "requests": 1, "prompt_tokens": 1, "completion_tokens": 1,
+                         "gpu_byte_seconds": 0, "host_byte_seconds": 0}]

@@ -53,6 +53,16 @@ CREATE TABLE IF NOT EXISTS api_keys (
     completion_tokens INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (owner, id)
 );
+-- Accounting per user and model (usage_books.py): the proxy's counts and the memory-seconds the
+-- reserving side metered. Kept across restarts; only ever added to.
+CREATE TABLE IF NOT EXISTS usage (
+    user TEXT NOT NULL, model TEXT NOT NULL,
+    requests INTEGER NOT NULL DEFAULT 0, prompt_tokens INTEGER NOT NULL DEFAULT 0,
+    completion_tokens INTEGER NOT NULL DEFAULT 0,
+    gpu_byte_seconds REAL NOT NULL DEFAULT 0, host_byte_seconds REAL NOT NULL DEFAULT 0,
+    first_at REAL NOT NULL, updated_at REAL NOT NULL,
+    PRIMARY KEY (user, model)
+);
 """
 
 

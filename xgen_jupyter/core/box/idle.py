@@ -10,6 +10,7 @@ from ..errors import XGenError
 from ..process.server import ManagedServer
 from ..process.supervisor import Supervisor
 from .registry import BoxRegistry
+from .usage_books import MemoryMeter
 
 log = logging.getLogger("xgen.box")
 
@@ -35,6 +36,7 @@ class Janitor:
         self.interval = max(0.1, interval)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="xgen-janitor", daemon=True)
+        self.meter: MemoryMeter | None = None  # its memory-seconds are booked each tick
 
     def start(self) -> None:
         self._thread.start()
@@ -50,6 +52,8 @@ class Janitor:
                 log.exception("xgen: janitor tick failed")
 
     def tick(self) -> list[str]:
+        if self.meter is not None:
+            self.meter.checkpoint()
         if self.registry is not None:
             try:
                 self.registry.reclaim()

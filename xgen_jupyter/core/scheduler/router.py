@@ -69,11 +69,9 @@ class Scheduler:
         self._loads: dict[str, asyncio.Future[Any]] = {}
         self._queues: dict[str, tuple[Any, FairQueue]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
-        self.usage = Usage(getattr(core.config, "user", None) or "local")
+        # The core's usage books (its memory-seconds are metered there, by the side that reserves).
+        self.usage = Usage(getattr(core, "ledger", None))
         self._unsubscribe = core.manager.subscribe(self._on_event)
-        if hasattr(core.manager, "roster"):  # in-process: servers ready before the first request count too
-            for s in core.manager.servers():
-                self.usage.on_event(Event("state", s.name, s.to_dict()))
 
     # -- which server ------------------------------------------------------------------
     def _find(self, name: str) -> Any:
@@ -181,7 +179,6 @@ class Scheduler:
 
     def _on_event(self, event: Event) -> None:
         """On a manager thread: the server went away, so its waiters get an error now."""
-        self.usage.on_event(event)
         if event.kind != "state" or event.data.get("state") not in GONE or self._loop is None:
             return
         known = self._queues.get(event.server)

@@ -4,22 +4,20 @@ Tokens come from the engine's own numbers at the end of each answer: the ``usage
 plain answer, or a stream asked with ``stream_options.include_usage``), else llama-server's
 ``timings`` on a stream's last event (``cache_n + prompt_n`` prompt tokens, ``predicted_n``
 completion tokens); a stream with neither (llama-cpp-python) counts one completion token per
-event with content (how llama.cpp engines stream) and no prompt tokens. Memory-seconds: a server's planned GPU and host bytes times the seconds it was
-ready, credited to its owner and name.
+event with content (how llama.cpp engines stream) and no prompt tokens. The counts go to the box's
+usage books (core/box/usage_books.py), which also hold the memory-seconds the reserving side metered.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import queue
 import re
 import threading
-import time
-from collections import defaultdict
-from dataclasses import dataclass
 from typing import Any
 
-from ..process.events import Event
-from ..process.states import FINAL
+log = logging.getLogger("xgen.scheduler")
 
 _USAGE = re.compile(rb'"usage"\s*:\s*(\{[^{}]*\})')
 _TIMINGS = re.compile(rb'"timings"\s*:\s*(\{[^{}]*\})')
@@ -68,62 +66,74 @@ def _from_timings(t: dict[str, Any]) -> tuple[int, int]:
     return int(t.get("cache_n") or 0) + int(t.get("prompt_n") or 0), int(t.get("predicted_n") or 0)
 
 
-@dataclass
-class Counts:
-    requests: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    gpu_byte_seconds: float = 0.0
-    host_byte_seconds: float = 0.0
+COLUMNS = ("requests", "prompt_tokens", "completion_tokens", "gpu_byte_seconds", "host_byte_seconds")
+
+
+class MemoryLedger:
+    """Books kept in memory: for a core without a ledger of its own (a test's stand-in)."""
+
+    def __init__(self) -> None:
+        self._rows: dict[tuple[str, str], dict[str, Any]] = {}
+        self._lock = threading.Lock()
+
+    def record(self, user: str, model: str, requests: int, prompt_tokens: int, completion_tokens: int) -> None:
+        with self._lock:
+            row = self._rows.setdefault((user, model), {"user": user, "model": model, **dict.fromkeys(COLUMNS, 0)})
+            for k, v in zip(COLUMNS, (requests, prompt_tokens, completion_tokens), strict=False):
+                row[k] += v
+
+    def rows(self, user: str | None = None) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(r) for k, r in sorted(self._rows.items()) if user is None or k[0] == user]
 
 
 class Usage:
-    """Thread-safe counters keyed by (user, model); live servers' memory counted up to now."""
+    """The proxy's side of the books: each answer's counts go to the core's ledger (the box registry's
+    usage table, or the box service's ``usage_add`` op) on one writer thread, never on the IOLoop;
+    a read first waits until everything counted before it is written."""
 
-    def __init__(self, default_user: str = "local") -> None:
-        self.default_user = default_user
-        self._counts: dict[tuple[str, str], Counts] = defaultdict(Counts)
-        self._held: dict[str, tuple[str, int, int, float]] = {}  # server -> (owner, gpu, host, since)
-        self._lock = threading.Lock()
+    def __init__(self, ledger: Any | None = None) -> None:
+        self.ledger = ledger if ledger is not None else MemoryLedger()
+        self._queue: queue.SimpleQueue[tuple[str, str, int, int]] = queue.SimpleQueue()
+        self._pending = 0
+        self._done = threading.Condition()
+        self._writer: threading.Thread | None = None
 
     def request(self, user: str, model: str, tokens: tuple[int, int] | None) -> None:
-        with self._lock:
-            c = self._counts[(user, model)]
-            c.requests += 1
-            if tokens is not None:
-                c.prompt_tokens += tokens[0]
-                c.completion_tokens += tokens[1]
+        """One answered request (and its tokens, when the engine said): booked in the background."""
+        prompt, completion = tokens or (0, 0)
+        with self._done:
+            self._pending += 1
+            if self._writer is None:
+                self._writer = threading.Thread(target=self._write, name="xgen-usage", daemon=True)
+                self._writer.start()
+        self._queue.put((user, model, prompt, completion))
 
-    def on_event(self, event: Event) -> None:
-        """Supervisor listener: memory is held from ready until the server stops."""
-        if event.kind != "state":
-            return
-        state, name, now = event.data.get("state"), event.server, time.time()
-        if state == "ready":
-            now = float(event.data.get("ready_at") or now)
-            mem = (event.data.get("plan") or {}).get("memory") or {}
-            owner = event.data.get("owner") or self.default_user
-            with self._lock:
-                self._held[name] = (owner, int(mem.get("gpu_total") or 0), int(mem.get("host_total") or 0), now)
-        elif state in FINAL or state == "stopping":
-            with self._lock:
-                held = self._held.pop(name, None)
-                if held is not None:
-                    self._credit(name, held, now)
+    def _write(self) -> None:
+        while True:
+            first = self._queue.get()
+            batch = [first]
+            while not self._queue.empty():  # a burst of answers: one write per (user, model)
+                batch.append(self._queue.get())
+            sums: dict[tuple[str, str], list[int]] = {}
+            for user, model, prompt, completion in batch:
+                acc = sums.setdefault((user, model), [0, 0, 0])
+                acc[0], acc[1], acc[2] = acc[0] + 1, acc[1] + prompt, acc[2] + completion
+            for (user, model), (n, prompt, completion) in sums.items():
+                try:
+                    self.ledger.record(user, model, n, prompt, completion)
+                except Exception as exc:  # counting must never fail a request that was answered
+                    log.warning("xgen: could not book %d request(s) of %s on %s: %s", n, user, model, exc)
+            with self._done:
+                self._pending -= len(batch)
+                self._done.notify_all()
 
-    def _credit(self, name: str, held: tuple[str, int, int, float], now: float) -> None:
-        owner, gpu, host, since = held
-        c = self._counts[(owner, name)]
-        c.gpu_byte_seconds += gpu * (now - since)
-        c.host_byte_seconds += host * (now - since)
+    def flush(self, timeout: float = 30.0) -> None:
+        """Wait until every request counted so far is in the books."""
+        with self._done:
+            self._done.wait_for(lambda: self._pending <= 0, timeout)
 
-    def snapshot(self) -> dict[tuple[str, str], Counts]:
-        """Every (user, model)'s counts, with the memory of servers still running counted up to now."""
-        now = time.time()
-        with self._lock:
-            out = {k: Counts(**vars(c)) for k, c in self._counts.items()}
-            for name, (owner, gpu, host, since) in self._held.items():
-                c = out.setdefault((owner, name), Counts())
-                c.gpu_byte_seconds += gpu * (now - since)
-                c.host_byte_seconds += host * (now - since)
-        return out
+    def rows(self, user: str | None = None) -> list[dict[str, Any]]:
+        """The books' rows (``user``'s, or everyone's when None) as dicts; blocking: call off the IOLoop."""
+        self.flush()
+        return [r if isinstance(r, dict) else r.to_dict() for r in self.ledger.rows(user)]

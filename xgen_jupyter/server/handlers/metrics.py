@@ -1,7 +1,8 @@
 """GET xgen/metrics: usage per user and model, queues and loads, in Prometheus text format.
 
 Authenticated like every xgen route (a Jupyter token; Prometheus sends it as a bearer token).
-Counts are this Jupyter server's proxy's since it started (core/scheduler/usage.py).
+Usage is the box's books (core/box/usage_books.py, every user's, kept across restarts), the same
+``GET xgen/api/usage?scope=box`` reads; queues, loads and GPU bytes are this Jupyter server's servers.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from .base import XGenHandler
 
 
 class UsageCollector:
-    def __init__(self, settings: dict[str, Any], servers: list[Any]) -> None:
-        self.sched, self.servers = scheduler(settings), servers
+    def __init__(self, settings: dict[str, Any], servers: list[Any], rows: list[dict[str, Any]]) -> None:
+        self.sched, self.servers, self.rows = scheduler(settings), servers, rows
 
     def collect(self) -> Iterator[Metric]:
         um = ["user", "model"]
@@ -36,9 +37,9 @@ class UsageCollector:
             "host_byte_seconds": CounterMetricFamily("xgen_host_memory_byte_seconds",
                                                      "Planned host RAM bytes held x seconds ready", labels=um),
         }
-        for (user, model), counts in sorted(self.sched.usage.snapshot().items()):
+        for row in self.rows:
             for key, fam in fams.items():
-                fam.add_metric([user, model], getattr(counts, key))
+                fam.add_metric([row["user"], row["model"]], float(row.get(key) or 0))
         yield from fams.values()
         depth = GaugeMetricFamily("xgen_queue_depth", "Requests waiting for a server's slots", labels=["server"])
         busy = GaugeMetricFamily("xgen_requests_in_flight", "Requests holding a server's slots", labels=["server"])
@@ -66,8 +67,9 @@ class MetricsHandler(XGenHandler):
     @authorized
     async def get(self) -> None:
         servers = await self.lookup(self.core.manager.servers)
+        rows = await self.blocking(scheduler(self.settings).usage.rows, None)  # the box's books: sqlite or a socket
         registry = CollectorRegistry(auto_describe=False)
-        registry.register(UsageCollector(self.settings, servers))
+        registry.register(UsageCollector(self.settings, servers, rows))
         t0 = time.monotonic()
         body = generate_latest(registry)
         self.log.debug("xgen: metrics rendered in %.1f ms", (time.monotonic() - t0) * 1000)
