@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Dict, Float, Int, List, Unicode, default
+from traitlets import Bool, Dict, Float, Int, List, Unicode, default
 
 from ..boxd.remote import core_for, where
 from ..core.box.db import default_shared_dir
@@ -15,10 +15,12 @@ from ..core.config import CoreConfig, default_engines_dir, default_state_dir
 from ..core.errors import XGenError
 from ..core.hardware.chain import sample_gpus
 from ..core.service import XGenCore
+from . import aichat
 from .routes import handlers
 
 #: Traits of the Jupyter side alone (the proxy, the events websocket, start-up): not CoreConfig fields.
-SERVER_ONLY = frozenset({"gpu_sample_interval", "proxy_timeout", "preload", "proxy_max_connections"})
+SERVER_ONLY = frozenset({"gpu_sample_interval", "proxy_timeout", "preload", "proxy_max_connections", "ai_chat",
+                         "ai_chat_params"})
 
 
 class XGen(ExtensionApp):
@@ -92,6 +94,10 @@ class XGen(ExtensionApp):
                    "named after its file; loading goes on in the background).").tag(config=True)
     proxy_max_connections = Int(512, help="Most open connections from the proxy to all engines.").tag(
         config=True)
+    ai_chat = Bool(True, help="When Jupyter AI (Jupyternaut) runs in this server, offer xgen's models in its "
+                   "chat with an API key scoped to xgen/v1 (docs/jupyter-ai.md).").tag(config=True)
+    ai_chat_params = Dict(help="Extra LiteLLM parameters of every xgen model offered to Jupyter AI, e.g. "
+                          "{'max_tokens': 512}.").tag(config=True)
 
     @default("engines_dir")
     def _engines_dir(self) -> str:
@@ -142,6 +148,11 @@ class XGen(ExtensionApp):
             self.log.error("xgen: could not preload %r: %s", spec, exc)
             return
         self.log.info("xgen: preloading %r as server %r (%s)", spec, server.name, server.backend)
+
+    async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
+        # After every extension loaded and the port is bound: Jupyternaut's config and the URL are final.
+        if self.ai_chat:
+            await aichat.configure(serverapp, self.ai_chat_params)
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(handlers())
