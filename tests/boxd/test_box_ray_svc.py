@@ -148,9 +148,13 @@ def _scenario(cluster, box, sock, admin, bob_jupyter, starting, shared_models) -
     r = as_user("bob", sock, "call", "load", {"request": {**load, "name": "b1", "idle_ttl": 3}})
     assert r["ok"], r
     assert r["result"]["node"]["address"] == NODE_IP, r["result"]["plan"]["reasons"][0]
-    # His quota (1 server) holds for remote engines too; nothing is started for the refused load.
+    # His quota (1 server) holds for remote engines too, on the socket and through his Jupyter server
+    # (which says XGEN_USER=mallory); nothing is started for the refused loads.
     r2 = as_user("bob", sock, "call", "load", {"request": {**load, "name": "b2"}})
     assert not r2["ok"] and r2["error"] == "QuotaExceeded" and "bob may run 1 server(s)" in r2["message"], r2
+    starting.join()
+    r3 = bob_jupyter.api("POST", "servers", json={**load, "name": "b3"})
+    assert r3.status_code == 409 and "bob may run 1 server(s)" in r3.text, r3.text[:2000]
 
     # The box view, as bob: alice's server with its node's device, no key, endpoint or path of hers.
     view = {(e["owner"], e["name"]): e for e in as_user("bob", sock, "call", "box", {})["result"]}
@@ -168,7 +172,6 @@ def _scenario(cluster, box, sock, admin, bob_jupyter, starting, shared_models) -
     assert as_user("bob", sock, "chat", chat["endpoint"], "")["status"] == 401  # the node's engine wants its key
 
     # Shared: bob's route (what his proxy asks for every request) reaches the engine on node A.
-    starting.join()
     assert bob_proxy(bob_jupyter, "alice/chat").status_code == 404  # his proxy too, before the share
     assert as_user("alice", sock, "call", "share", {"name": "chat", "users": ["bob"]})["ok"]
     route = as_user("bob", sock, "call", "route", {"model": "alice/chat"})["result"]
