@@ -114,6 +114,9 @@ def test_idle_server_of_another_user_is_evicted_never_one_streaming(unix_users, 
         assert box_view == {("carol", "gemma"): "ready"}, box_view  # one engine's RAM reserved, as the box allows
         assert "xgen box: alice/gemma: unloaded for bob/gemma" in box.log_text()
     finally:
-        for j in users:
-            j.stop()
+        stops = [threading.Thread(target=j.stop) for j in users]  # each may take 20 s: at once
+        for t in stops:
+            t.start()
+        for t in stops:
+            t.join()
         box.stop()

@@ -165,6 +165,9 @@ class BoxSlots:
             yield {"kind": "error", "error": "QueueFull", "message": str(exc), "limit": exc.limit,
                    "retry_after": exc.retry_after}
             return
+        if exc is None and server.state != "ready":  # its engine died as the slot passed on: not a grant
+            self.loop.call_soon_threadsafe(self._release, key, None)
+            exc = QueueClosed(f"the server {server.name!r} is {server.state}")
         if exc is not None:
             yield {"kind": "error", "error": "QueueClosed", "message": str(exc)}
             return
