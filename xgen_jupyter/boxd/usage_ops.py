@@ -17,7 +17,7 @@ from .peer import Peer
 from .service import BoxService
 
 
-class NotYours(XGenError):
+class Forbidden(XGenError):
     status = 403
 
 
@@ -30,7 +30,7 @@ class UsageOps:
     def op_usage_add(self, peer: Peer, req: dict[str, Any]) -> dict[str, Any]:
         user = req.get("user", peer.user)
         if user != peer.user:
-            raise NotYours(f"{peer.user} may not add to {user!r}'s usage", "a user's proxy books its own answers only")
+            raise Forbidden(f"{peer.user} may not add to {user!r}'s usage", "a user's proxy books its own answers only")
         model = req.get("model")
         if not isinstance(model, str) or not model or len(model) > 130:
             raise RequestError("'model' must be the server's name (a non-empty string of at most 130 characters)")
