@@ -10,6 +10,7 @@ import { LoadForm } from './widgets/loadform';
 import { LogView } from './widgets/logview';
 import { PullForm } from './widgets/pullform';
 import { ServerList } from './widgets/servers';
+import { UsagePanel } from './widgets/usage';
 
 export class XgenSidebar extends Panel {
   readonly gpus: GpuPanel;
@@ -18,6 +19,7 @@ export class XgenSidebar extends Panel {
   readonly form: LoadForm;
   readonly pullForm: PullForm;
   readonly keys: KeysPanel;
+  readonly usage: UsagePanel;
   readonly logs: LogView;
 
   constructor(
@@ -40,7 +42,8 @@ export class XgenSidebar extends Panel {
     this.pullForm.onPulled = () => void this.form.refreshChoices(); // the new model in the Model list
     this.logs = new LogView(store, { tail: options.logTail });
     this.keys = new KeysPanel(); // API keys for scripts outside the browser (open xgen/v1 only)
-    for (const w of [this.gpus, this.servers, this.box, this.form, this.pullForm, this.logs, this.keys]) {
+    this.usage = new UsagePanel(); // the box's usage books: yours, or every user's
+    for (const w of [this.gpus, this.servers, this.box, this.form, this.pullForm, this.logs, this.usage, this.keys]) {
       this.addWidget(w);
     }
     store.changed.connect((_, state) => this.render(state), this);
@@ -48,6 +51,7 @@ export class XgenSidebar extends Panel {
     this.render(store.state, true);
     void this.form.refreshChoices();
     void this.keys.refresh();
+    void this.usage.refresh();
   }
 
   /** Re-render only the sections whose slice of the state changed. */
