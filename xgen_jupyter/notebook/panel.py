@@ -4,7 +4,7 @@ All state comes from the extension (its events websocket, or polling as a fallba
 kernel detects nothing itself. The widget models are plain attributes so tests can read them:
 ``panel.rows[name].state.value``, ``panel.servers_box.children``, ``panel.gpus.rows``,
 ``panel.box_rows`` (everyone's servers on the box, refreshed on state events and every
-``BOX_PERIOD`` seconds).
+``BOX_PERIOD`` seconds), ``panel.usage.rows`` (the usage books, refreshed with it).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from .panel_form import LoadForm
 from .panel_gpus import GpuTable
 from .panel_logs import LogView
 from .panel_servers import ServerRow, ServersView
+from .panel_usage import UsageView
 
 BOX_PERIOD = 10.0  # other users' servers send us no events: poll the box listing this often
 
@@ -33,13 +34,15 @@ class XGenPanel:
         self.gpus = GpuTable()
         self.servers = ServersView(on_unload=self.unload, on_select=self.show_logs)
         self.box = BoxView()
+        self.usage = UsageView(self.client)  # the box's usage books, refreshed with the box listing
         self.form = LoadForm(on_load=self.load, on_preview=self.preview_plan)
         self.logs = LogView(self.client)
         self.message = w.Label(value="")
         where = "in this kernel" if self.client.mode == "local" else f"from {self.client.where}"
         self.widget = w.VBox([
             w.HTML(f"<h4 style='margin:2px'>xgen {where}</h4>"),
-            self.gpus.widget, self.servers.widget, self.box.widget, self.form.widget, self.message, self.logs.widget,
+            self.gpus.widget, self.servers.widget, self.box.widget, self.usage.widget, self.form.widget, self.message,
+            self.logs.widget,
         ])  # fmt: skip
         self.events_seen = 0
         self.polls = 0  # refreshes made by polling because no events came
@@ -143,6 +146,7 @@ class XGenPanel:
         while not self._closed.is_set():
             self._box_wake.clear()
             self.refresh_box()
+            self.usage.refresh()
             self._box_wake.wait(BOX_PERIOD)
 
     def refresh_box(self) -> None:
