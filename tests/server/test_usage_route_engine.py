@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.server.conftest import on_server_loop
 from tests.server.users_idp import TestUsers
@@ -83,3 +84,21 @@ async def test_answers_add_the_engines_usage_to_the_users_row(jp_fetch: Any, jp_
     # The books are the registry's table: what a restarted server (or any other reader) will find.
     on_disk = {(r.user, r.model): r.requests for r in UsageBooks(Database(tmp_path / "xgen-shared")).rows()}
     assert on_disk[("alice", "default")] == 2 and on_disk[("bob", "default")] == 1
+
+
+@on_server_loop
+async def test_metrics_show_each_cards_memory(jp_fetch: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No GPU here: a simulated box of two cards (an injected report, as the shared-box tests use)."""
+    gib = 1024**3
+    cards = [{"index": i, "name": f"Sim {i}", "vendor": "nvidia", "memory_total": 24 * gib,
+              "memory_free": (24 - 5 * i) * gib, "uuid": f"GPU-sim-{i}", "source": "injected"} for i in (0, 1)]
+    report = tmp_path / "two-cards.json"
+    report.write_text(json.dumps({"gpus": cards, "cpu": {"cores_physical": 2, "cores_logical": 2,
+                                                         "memory_total": 8 * gib, "memory_available": 8 * gib}}))
+    monkeypatch.setenv("XGEN_HARDWARE_REPORT", str(report))
+    text = (await jp_fetch("xgen", "metrics")).body.decode()
+    got = {(s.name, s.labels["gpu"], s.labels["name"]): s.value for fam in text_string_to_metric_families(text)
+           for s in fam.samples if s.name.startswith("xgen_gpu_memory")}
+    assert got == {("xgen_gpu_memory_total_bytes", "0", "Sim 0"): 24 * gib,
+                   ("xgen_gpu_memory_total_bytes", "1", "Sim 1"): 24 * gib,
+                   ("xgen_gpu_memory_used_bytes", "0", "Sim 0"): 0, ("xgen_gpu_memory_used_bytes", "1", "Sim 1"): 5 * gib}

@@ -7,6 +7,7 @@ Usage is the box's books (core/box/usage_books.py, every user's, kept across res
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -22,8 +23,9 @@ from .base import XGenHandler
 
 
 class UsageCollector:
-    def __init__(self, settings: dict[str, Any], servers: list[Any], rows: list[dict[str, Any]]) -> None:
-        self.sched, self.servers, self.rows = scheduler(settings), servers, rows
+    def __init__(self, settings: dict[str, Any], servers: list[Any], rows: list[dict[str, Any]],
+                 gpus: list[Any]) -> None:
+        self.sched, self.servers, self.rows, self.gpus = scheduler(settings), servers, rows, gpus
 
     def collect(self) -> Iterator[Metric]:
         um = ["user", "model"]
@@ -60,6 +62,15 @@ class UsageCollector:
                 for card, nbytes in zip(cards, per, strict=False):
                     gpu.add_metric([s.name, str(card)], float(nbytes))
         yield from (depth, busy, load, gpu)
+        # Each card as measured now (NVML live; others as detected): what every process holds, xgen's or not.
+        total = GaugeMetricFamily("xgen_gpu_memory_total_bytes", "GPU memory per card", labels=["gpu", "name"])
+        used = GaugeMetricFamily("xgen_gpu_memory_used_bytes", "GPU memory in use per card (all processes)",
+                                 labels=["gpu", "name"])
+        for g in self.gpus:
+            total.add_metric([str(g.index), g.name], float(g.memory_total))
+            if g.memory_used is not None:
+                used.add_metric([str(g.index), g.name], float(g.memory_used))
+        yield from (total, used)
 
 
 class MetricsHandler(XGenHandler):
@@ -68,8 +79,9 @@ class MetricsHandler(XGenHandler):
     async def get(self) -> None:
         servers = await self.lookup(self.core.manager.servers)
         rows = await self.blocking(scheduler(self.settings).usage.rows, None)  # the box's books: sqlite or a socket
+        gpus = await asyncio.to_thread(self.settings["xgen_gpu_sampler"])
         registry = CollectorRegistry(auto_describe=False)
-        registry.register(UsageCollector(self.settings, servers, rows))
+        registry.register(UsageCollector(self.settings, servers, rows, gpus))
         t0 = time.monotonic()
         body = generate_latest(registry)
         self.log.debug("xgen: metrics rendered in %.1f ms", (time.monotonic() - t0) * 1000)
