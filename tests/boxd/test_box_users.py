@@ -80,7 +80,8 @@ def test_users_identity_authorization_shares_and_quotas(unix_users, box_factory,
 
     # Alice shares with bob: he gets the engine's key (his proxy would), carol still does not.
     r = as_user("alice", sock, "call", "share", {"name": "chat", "users": ["bob"]})
-    assert r["ok"] and r["result"] == {"name": "chat", "shared_with": ["bob"], "model": "alice/chat"}, r
+    assert r["ok"] and r["result"] == {"name": "chat", "shared_with": ["bob"], "model": "alice/chat",
+                                        "rotated": False}, r
     r = as_user("alice", sock, "call", "share", {"name": "chat", "users": ["nosuchuser"]})
     assert not r["ok"] and "no such user" in r["message"]
     route = as_user("bob", sock, "call", "route", {"model": "alice/chat"})

@@ -197,10 +197,15 @@ class Ops(UsageOps):
         if unknown:
             raise RequestError(f"no such user on this box: {', '.join(unknown)}", "give login names")
         grantees = sorted(set(users) - {owner})
+        rotate = req.get("rotate", False)
+        if not isinstance(rotate, bool):
+            raise RequestError("'rotate' must be true or false")
+        if rotate:  # a new engine, a new key: what a grantee kept from `route` stops working
+            server = core.reload(server.name, f"restarted under a new key by {peer.user} (sharing changed)")
         self.shares[server] = grantees
         if core.registry is not None:
             core.registry.set_shares(server.name, grantees)
-        return {"name": server.name, "shared_with": grantees, "model": f"{owner}/{server.name}"}
+        return {"name": server.name, "shared_with": grantees, "model": f"{owner}/{server.name}", "rotated": rotate}
 
     def op_route(self, peer: Peer, req: dict[str, Any]) -> Any:
         """Endpoint and key of a ready engine the peer may use: their own, or one shared with them."""

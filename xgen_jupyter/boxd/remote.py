@@ -213,8 +213,8 @@ class RemoteCore:
     def box_servers(self) -> list[dict[str, Any]]:
         return list(self.client.call("box"))
 
-    def share(self, name: str, users: list[str]) -> SimpleNamespace:
-        r = self.client.call("share", name=name, users=users)
+    def share(self, name: str, users: list[str], rotate: bool = False) -> SimpleNamespace:
+        r = self.client.call("share", name=name, users=users, rotate=rotate)
         return SimpleNamespace(name=r["name"], shared_with=r["shared_with"], owner=r["model"].split("/")[0])
 
     def route(self, model: str) -> tuple[str, str]:

@@ -253,13 +253,25 @@ class XGenCore:
             for s in self.manager.servers() if s.state in ACTIVE
         ]
 
-    def share(self, name: str, users: list[str]) -> ManagedServer:
-        """Let the named users reach server ``name`` through their own Jupyter proxy ([] unshares)."""
+    def share(self, name: str, users: list[str], rotate: bool = False) -> ManagedServer:
+        """Let the named users reach server ``name`` through their own Jupyter proxy ([] unshares);
+        ``rotate``: first restart it under a new key (see :meth:`reload`)."""
         server = self.manager.get(name)
         if self.registry is None:
             raise XGenError("sharing needs the box registry", "set c.XGen.shared_dir")
+        if rotate:
+            server = self.reload(name, "restarted under a new key (sharing changed)")
         server.shared_with = shares.share(self.registry, name, server.api_key, users)
         return server
+
+    def reload(self, name: str, reason: str) -> ManagedServer:
+        """Stop ``name`` and load its request again: a new engine with a new key. A running engine's key
+        cannot change, so this is how a key that users no longer allowed may have kept stops working."""
+        old = self.manager.get(name)
+        if old.state not in ACTIVE:
+            raise ServerConflict(f"{name!r} is {old.state}", "load it again instead")
+        self.manager.unload(name, reason)
+        return self.load(old.request)
 
     def shared(self, owner: str, name: str) -> tuple[str, str]:
         """(endpoint, key) of a server ``owner`` shared with us."""
