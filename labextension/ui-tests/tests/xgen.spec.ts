@@ -173,8 +173,18 @@ test.describe('xgen sidebar', () => {
       .toMatch(/REPLY: '.+'/s);
     await page.notebook.close(true);
 
-    // Unload from the sidebar: the row goes away.
+    // The Usage section (GET xgen/api/usage, the box registry's books) counts that answer.
     await openSidebar(page);
+    const usage = page.getByTestId('xgen-usage');
+    await usage.getByTestId('xgen-usage-refresh').click();
+    const usageRow = usage.locator(`[data-testid="xgen-usage-row"][data-model="${name}"]`);
+    await expect(usageRow.locator('td').nth(1)).toHaveText('1');
+    await expect(usageRow.locator('td').nth(2)).toHaveText(/^[1-9]\d*\/[1-9]\d*$/); // tokens in/out
+    await usage.getByTestId('xgen-usage-scope').selectOption('box');
+    await expect(usage.locator('th').first()).toHaveText('User');
+    await expect(usageRow.locator('td').first()).toHaveText('you');
+
+    // Unload from the sidebar: the row goes away.
     await page.locator(`[data-testid="xgen-server-row"][data-name="${name}"]`).getByTestId('xgen-unload').click();
     await expect(page.getByTestId('xgen-server-row')).toHaveCount(0, { timeout: 60 * 1000 });
     await expect(page.getByTestId('xgen-no-servers')).toBeVisible();
