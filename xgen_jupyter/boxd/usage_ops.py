@@ -16,6 +16,9 @@ from ..core.errors import RequestError, XGenError
 from .peer import Peer
 from .service import BoxService
 
+#: Rows (models) one user may have in the service's books.
+MAX_MODELS = 2000
+
 
 class Forbidden(XGenError):
     status = 403
@@ -36,7 +39,12 @@ class UsageOps:
             raise RequestError("'model' must be the server's name (a non-empty string of at most 130 characters)")
         n, prompt, completion = check_tokens(req.get("requests", 1), req.get("prompt_tokens", 0),
                                              req.get("completion_tokens", 0))
-        self._books().add([Entry(peer.user, model, n, prompt, completion)])
+        books = self._books()
+        models = books.models(peer.user)
+        if model not in models and len(models) >= MAX_MODELS:  # a client inventing names must not fill the file
+            raise RequestError(f"{peer.user} already has usage rows for {len(models)} models on this box",
+                               "usage is booked per server name; ask the administrator to archive old rows")
+        books.add([Entry(peer.user, model, n, prompt, completion)])
         return {"user": peer.user, "model": model}
 
     def op_usage(self, peer: Peer, req: dict[str, Any]) -> list[dict[str, Any]]:

@@ -101,6 +101,11 @@ class UsageBooks:
                 found = con.execute(f"SELECT {cols} FROM usage WHERE user=? ORDER BY model", (user,)).fetchall()
         return [UsageRow(*r) for r in found]
 
+    def models(self, user: str) -> set[str]:
+        """The models ``user`` has a row for."""
+        with self._errors(), self.db.connect() as con:
+            return {r[0] for r in con.execute("SELECT model FROM usage WHERE user=?", (user,)).fetchall()}
+
     @contextlib.contextmanager
     def _errors(self) -> Iterator[None]:
         """SQLite's failures (a lock held 30 s, a full disk) as one clear XGenError."""
