@@ -7,11 +7,16 @@ crash and booked again when the node plans it anew; a stopped server is not).
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
+from tests.conftest import REPO
 from xgen_jupyter.boxd.cluster import ClusterBooks, node_claims
 from xgen_jupyter.core.box.registry import BoxRegistry
 from xgen_jupyter.core.cluster.placement import Candidate
@@ -74,3 +79,16 @@ def test_a_node_without_the_placed_gpu_or_without_gpus() -> None:
         node_claims("127.0.0.9", 3, GiB, REPORT, Margin.of())
     [claim] = node_claims("127.0.0.9", None, 2 * GiB, REPORT, Margin.of())
     assert (claim.device, claim.kind, claim.bytes, claim.used) == ("node:127.0.0.9/host", "host", 2 * GiB, 4 * GiB)
+
+
+def test_a_cluster_address_where_nothing_answers_stops_the_service_at_start(tmp_path: Path) -> None:
+    pytest.importorskip("ray")
+    sock = tmp_path / "box.sock"
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    r = subprocess.run([sys.executable, "-m", "xgen_jupyter.boxd", "--socket", str(sock), "--state-dir",
+                        str(tmp_path / "state"), "--cluster", f"127.0.0.1:{port}"], capture_output=True, text=True,
+                       timeout=60, env={**os.environ, "PYTHONPATH": str(REPO)}, check=False)
+    assert r.returncode != 0 and f"nothing answers at the Ray cluster address '127.0.0.1:{port}'" in r.stderr, r
+    assert "Traceback" not in r.stderr and not sock.exists()

@@ -6,6 +6,7 @@ Ray is imported here only, and only when a cluster is configured.
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -30,10 +31,24 @@ def _ray() -> Any:
     return ray
 
 
+def reachable(address: str, timeout: float = 5.0) -> None:
+    """Raise XGenError when nothing listens at ``host:port`` (``ray.init`` would retry it for minutes)."""
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if address == "auto" or not sep or not port.isdigit():
+        return  # "auto", or a form Ray itself judges
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout).close()
+    except OSError as exc:
+        raise XGenError(f"nothing answers at the Ray cluster address {address!r}: {exc}",
+                        "start it with `ray start --head`, and check the address (ray://HEAD:10001, HEAD:6379 or auto)"
+                        ) from None
+
+
 def connect(address: str) -> Any:
     """Join the cluster (``ray://host:port`` through Ray Client, ``host:port`` or ``auto`` as a driver)."""
     ray = _ray()
     if not ray.is_initialized():
+        reachable(address)
         try:
             ray.init(address=address, namespace="xgen", logging_level=logging.WARNING, log_to_driver=False,
                      configure_logging=False)
