@@ -27,6 +27,7 @@ def ask(j: UserJupyter, model: str) -> dict[str, Any]:
 def usage(j: UserJupyter, scope: str = "mine") -> dict[tuple[str, str], dict[str, Any]]:
     r = j.api("GET", "usage", params={"scope": scope})
     assert r.status_code == 200, r.text
+    assert r.json()["user"] == j.user  # whose books "mine" are: the socket's peer, not XGEN_USER (mallory)
     return {(row["user"], row["model"]): row for row in r.json()["rows"]}
 
 

@@ -33,6 +33,7 @@ class UsageHandler(XGenHandler):
         if scope not in SCOPES:
             raise RequestError(f"scope must be 'mine' or 'box', not {scope!r}", "GET xgen/api/usage?scope=box")
         usage = scheduler(self.settings).usage
-        user = user_of(self)
+        # With the box service the books are the socket peer's: this Jupyter server's Unix user.
+        user = str(getattr(self.core, "hello", {}).get("user") or user_of(self))
         rows = await self.blocking(usage.rows, None if scope == "box" else user)  # sqlite, or the service's socket
         self.reply({"scope": scope, "user": user, "time": time.time(), "rows": rows, "totals": totals(rows)})
