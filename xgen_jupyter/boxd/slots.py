@@ -29,6 +29,9 @@ from ..core.scheduler.fairqueue import FairQueue, QueueClosed, QueueFull
 
 GONE = frozenset({*FINAL, "stopping"})
 PING = 15.0
+#: A waiter hears its position at most this often: every handoff moves everyone up one place, and
+#: telling all n waiters each time (n threads woken, n messages) is what made a long queue slow.
+UPDATE_EVERY = 1.0
 Key = tuple[str, str]  # (owner, server name)
 
 
@@ -39,7 +42,6 @@ class BoxSlots:
         threading.Thread(target=self.loop.run_forever, name="xgen-boxd-slots", daemon=True).start()
         self._queues: dict[Key, tuple[ManagedServer, FairQueue]] = {}  # changed on the loop only
         self._snaps: dict[Key, dict[str, Any]] = {}
-        self._wakers: dict[Key, set[Callable[[], None]]] = {}
         self._claimed: set[Key] = set()
         self._cores: dict[int, Callable[[], None]] = {}
         self._emit: dict[str, Callable[[Event], None]] = {}
@@ -68,8 +70,6 @@ class BoxSlots:
         emit = self._emit.get(key[0])
         if emit is not None:  # the owner's events stream (and panels) show the queue
             emit(Event("queue", key[1], snap))
-        for wake in list(self._wakers.get(key, ())):
-            wake()
 
     def _close(self, key: Key, why: str) -> None:
         known = self._queues.get(key)
@@ -129,7 +129,6 @@ class BoxSlots:
         async def acquire() -> None:
             if key in self._claimed:
                 raise QueueClosed(f"{server.name!r} is being unloaded to make room for another model")
-            self._wakers.setdefault(key, set()).add(wake)
             await self._queue(key, server).acquire(user)
 
         fut: Future[None] = asyncio.run_coroutine_threadsafe(acquire(), self.loop)
@@ -137,15 +136,15 @@ class BoxSlots:
         try:
             yield from self._wait(key, server, user, fut, conn, rd)
         finally:
-            self.loop.call_soon_threadsafe(lambda: self._wakers.get(key, set()).discard(wake))
             os.close(rd)
             os.close(wr)
 
     def _wait(self, key: Key, server: ManagedServer, user: str, fut: Future[None], conn: socket.socket,
               rd: int) -> Iterator[dict[str, Any]]:
         shown: Any = None
+        quiet = 0.0
         while not fut.done():
-            ready: list[Any] = select.select([conn.fileno(), rd], [], [], PING)[0]
+            ready: list[Any] = select.select([conn.fileno(), rd], [], [], UPDATE_EVERY if shown else 0.05)[0]
             if conn.fileno() in ready and _gone(conn):
                 if not fut.cancel() and fut.exception() is None:  # granted just as it left: pass it on
                     self.loop.call_soon_threadsafe(self._release, key, None)
@@ -156,10 +155,13 @@ class BoxSlots:
             mine = (snap.get("positions") or {}).get(user) or []
             now = (mine[0] if mine else None, snap.get("queued"))
             if now != shown and not fut.done():
-                shown = now
+                shown, quiet = now, 0.0
                 yield {"kind": "queued", "position": now[0], "positions": mine, "queued": now[1]}
             elif not ready:
-                yield {"kind": "ping"}
+                quiet += UPDATE_EVERY
+                if quiet >= PING:
+                    quiet = 0.0
+                    yield {"kind": "ping"}
         exc = fut.exception()
         if isinstance(exc, QueueFull):
             yield {"kind": "error", "error": "QueueFull", "message": str(exc), "limit": exc.limit,
