@@ -34,6 +34,7 @@ def add_request_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="a .gguf file, a Hugging Face folder, a name in the model dirs, or 'default'")
     parser.add_argument("--backend", default="auto", help=f"auto or one of: {', '.join(backend_ids())}")
     parser.add_argument("--embedding", action="store_true", help="serve embeddings instead of chat")
+    parser.add_argument("--rerank", action="store_true", help="serve /v1/rerank (a reranker) instead of chat")
     parser.add_argument("--mlock", dest="mlock", action="store_true", default=None, help="lock the model in RAM")
     parser.add_argument("--no-mlock", dest="mlock", action="store_false", help="do not lock the model in RAM")
     for flag, field, text in _OPTIONS:
@@ -44,6 +45,8 @@ def request_from_args(ns: argparse.Namespace) -> dict[str, Any]:
     data: dict[str, Any] = {"model": ns.model, "backend": ns.backend}
     if ns.embedding:
         data["server_type"] = "embedding"
+    if getattr(ns, "rerank", False):
+        data["server_type"] = "rerank"
     if ns.mlock is not None:
         data["mlock"] = ns.mlock
     for _, field, _ in _OPTIONS:

@@ -1,8 +1,7 @@
 """The authenticated OpenAI-compatible proxy: ``xgen/v1/...`` routed by ``model`` = server name.
 
-Bodies pass through untouched, chunk by chunk as the engine writes them (whatever the
-client's Accept header says); the engine's API key replaces the client's credentials.
-Connections to the engines are pooled by one shared httpx.AsyncClient.
+Bodies pass through untouched (upstream.py); the engine's API key replaces the client's
+credentials. Errors are in OpenAI's shape (proxy_errors.py).
 """
 
 from __future__ import annotations
@@ -22,40 +21,19 @@ from ..core.process.server import ManagedServer
 from ..core.scheduler.fairqueue import QueueClosed, QueueFull
 from ..core.scheduler.usage import Tail
 from .keyauth import KeyAuthHandler
+from .proxy_errors import OpenAIError, sse_error
 from .scheduling import as_openai, catalog_models, loaded, scheduler, user_of
+from .upstream import forward
 
-# "messages": Anthropic's Messages API, which llama-server serves natively (other engines answer 404).
-ROUTES = ("chat/completions", "completions", "embeddings", "messages")
-# Headers that describe one hop, the engine itself, or its credentials: never passed on.
-_DROP_UPSTREAM = frozenset(
-    {"connection", "keep-alive", "transfer-encoding", "content-length", "server", "date", "set-cookie",
-     "www-authenticate", "proxy-authenticate", "trailer", "upgrade"}
-)
+# "messages": Anthropic's Messages API, which llama-server serves natively; "responses" (OpenAI's
+# Responses API) and "rerank" (llama-server with server_type "rerank"): an engine without the route
+# answers a clear 404/501 (upstream.py).
+ROUTES = ("chat/completions", "completions", "embeddings", "messages", "responses", "rerank")
 
 
 class SharedEngine(NamedTuple):
     endpoint: str
     api_key: str
-
-
-class OpenAIError(Exception):
-    def __init__(self, status: int, message: str, type_: str = "invalid_request_error", code: str | None = None):
-        super().__init__(message)
-        self.status, self.message, self.type, self.code = status, message, type_, code
-        self.retry_after: int | None = None  # a full queue (429) says when to come back
-        self.cause: dict[str, Any] | None = None  # a failed load on first request: the classified cause
-
-    def to_dict(self) -> dict[str, Any]:
-        err: dict[str, Any] = {"message": self.message, "type": self.type, "code": self.code}
-        if self.cause:
-            err["cause"] = self.cause
-        return {"error": err}
-
-
-def sse_error(message: str, code: str) -> bytes:
-    """The last event of a stream whose engine went away (the openai client raises on it)."""
-    body = {"error": {"message": message, "type": "server_error", "code": code}}
-    return b"data: " + json.dumps(body).encode() + b"\n\n"
 
 
 class ProxyBase(KeyAuthHandler):
@@ -134,7 +112,7 @@ class ModelsProxyHandler(ProxyBase):
 
 
 class CompletionsProxyHandler(ProxyBase):
-    """POST xgen/v1/{chat/completions,completions,embeddings}: forwarded to the named engine."""
+    """POST xgen/v1/{chat/completions,completions,embeddings,messages,responses,rerank}: to the named engine."""
 
     _queued: asyncio.Future[None] | None = None
 
@@ -231,52 +209,5 @@ class CompletionsProxyHandler(ProxyBase):
     async def forward(self, server: ManagedServer | SharedEngine, model: str) -> None:
         # The box service's key is asked for per request (never kept): an unshare holds from the next one.
         key = await self.lookup(getattr, server, "api_key")
-        headers = {
-            "Authorization": f"Bearer {key}",  # the client's credentials and cookies stay here
-            "Content-Type": self.request.headers.get("Content-Type", "application/json"),
-            "Accept": self.request.headers.get("Accept", "*/*"),
-            "Accept-Encoding": "identity",  # compressed SSE would be buffered by someone
-        }
-        request = self.http.build_request("POST", f"{server.endpoint}/v1/{self.route}", content=self.request.body,
-                                          headers=headers)
-        try:
-            try:
-                upstream = await self.http.send(request, stream=True)
-            except (httpx.RemoteProtocolError, httpx.ReadError):
-                # A pooled keep-alive connection the engine had just closed: nothing was answered,
-                # so send it once more on a fresh connection.
-                request = self.http.build_request("POST", request.url, content=self.request.body, headers=headers)
-                upstream = await self.http.send(request, stream=True)
-        except httpx.HTTPError as exc:
-            raise OpenAIError(502, f"The engine of {model!r} did not answer: {type(exc).__name__}: {exc}",
-                              "server_error", "engine_unreachable") from None
-        try:
-            await self.relay(upstream, model)
-        finally:
-            await upstream.aclose()
-
-    async def relay(self, upstream: httpx.Response, model: str) -> None:
-        stream = getattr(self.request.connection, "stream", None)
-        if stream is not None:
-            # Small SSE chunks must leave at once: Nagle + the client's delayed ACK cost ~40 ms.
-            stream.set_nodelay(True)
-        self.set_status(upstream.status_code)
-        for key, value in upstream.headers.multi_items():
-            if key.lower() not in _DROP_UPSTREAM:
-                self.set_header(key, value)  # engines send no repeated headers but Set-Cookie
-        is_sse = upstream.headers.get("content-type", "").startswith("text/event-stream")
-        try:
-            async for chunk in upstream.aiter_raw():
-                self.write(chunk)
-                await self.flush()  # each chunk goes out as it came in (and waits for slow clients)
-        except StreamClosedError:  # the client left: closing upstream stops the generation
-            return
-        except httpx.HTTPError as exc:
-            self.log.warning("xgen proxy: engine of %r broke off mid-response: %s", model, exc)
-            if is_sse:
-                self.write(sse_error(f"The engine of {model!r} stopped mid-stream ({type(exc).__name__}); "
-                                     "see its log in xgen.", "engine_died"))
-        try:
-            await self.finish(set_content_type=upstream.headers.get("content-type", "application/json"))
-        except StreamClosedError:
-            pass
+        backend = getattr(server, "backend", None) or "an engine another user shared"
+        await forward(self, self.http, str(server.endpoint), key, model, backend)

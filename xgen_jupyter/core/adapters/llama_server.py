@@ -35,6 +35,7 @@ class LlamaServerAdapter(BackendAdapter):
         gpu_split=True,
         auto_fit=True,
         jinja=True,
+        reranking=True,
     )
     stats_paths = {"slots": "/slots", "metrics": "/metrics"}
     key_env_var = "LLAMA_API_KEY"
@@ -107,7 +108,9 @@ class LlamaServerAdapter(BackendAdapter):
             cmd += ["--chat-template", _CHAT_TEMPLATES.get(s.chat_format, s.chat_format)]
         elif s.jinja:
             cmd.append("--jinja")
-        if s.embedding:
+        if s.rerank:
+            cmd.append("--reranking")  # rank pooling, embeddings on: /v1/rerank
+        elif s.embedding:
             cmd += ["--embedding", "--pooling", "mean"]
         # /metrics and /slots let the status view show throughput and slot use.
         cmd += ["--metrics", "--slots"]

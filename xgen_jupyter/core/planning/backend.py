@@ -32,6 +32,8 @@ class EngineSettings:
     cont_batching: bool = True
     jinja: bool = False
     embedding: bool = False
+    #: A reranker: /v1/rerank instead of chat (llama-server's --reranking).
+    rerank: bool = False
     chat_format: str | None = None
     main_gpu: int | None = None
     split_mode: str | None = None
@@ -84,6 +86,8 @@ class EngineTraits:
     jinja: bool = False
     #: Serves /v1/embeddings only with its pooling runner switched on.
     pooling_runner: bool = False
+    #: Serves /v1/rerank for a model loaded as a reranker (server_type "rerank").
+    reranking: bool = False
 
 
 class Launcher(Protocol):

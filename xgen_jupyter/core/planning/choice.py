@@ -61,6 +61,9 @@ def choose_backend(inp: PlanInputs) -> tuple[str, tuple[str, ...], list[Reason]]
                 f"{wanted} cannot serve a {fmt.upper()} model",
                 "GGUF files need a llama-server or llama-cpp-python backend; Hugging Face folders need vLLM",
             )
+        if inp.request.server_type == "rerank" and not inst.row.traits.reranking:
+            raise RequestError(f"{wanted} cannot serve a reranker (/v1/rerank)",
+                               "llama-server does: use backend 'auto' or a llama-server build")
         if not inst.available:
             raise BackendUnavailable(f"{wanted} is not available here", inst.reason)
         rest = tuple(b for b in order if b != wanted and b not in inp.exclude and _usable(b, inp))
@@ -102,4 +105,5 @@ def choose_backend(inp: PlanInputs) -> tuple[str, tuple[str, ...], list[Reason]]
 
 def _usable(backend: str, inp: PlanInputs) -> bool:
     inst = inp.backends.get(backend)
-    return bool(inst and inst.available)
+    rerank_ok = inp.request.server_type != "rerank" or bool(inst and inst.row.traits.reranking)
+    return bool(inst and inst.available and rerank_ok)

@@ -79,7 +79,12 @@ class RuleCtx:
 
     @property
     def embedding(self) -> bool:
-        return self.inputs.request.server_type == "embedding"
+        """An embedding server, or a reranker (llama.cpp runs both as a pooling model)."""
+        return self.inputs.request.server_type in ("embedding", "rerank")
+
+    @property
+    def rerank(self) -> bool:
+        return self.inputs.request.server_type == "rerank"
 
     def gpu_hosts_llm(self) -> bool:
         ids = {g.index for g in self.gpus}

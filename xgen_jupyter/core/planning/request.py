@@ -9,7 +9,7 @@ from typing import Any
 
 from ..errors import RequestError
 
-SERVER_TYPES = ("llm", "embedding")
+SERVER_TYPES = ("llm", "embedding", "rerank")
 RESTART_POLICIES = ("never", "on-crash")
 MAX_IDLE_TTL = 365 * 24 * 3600.0
 SPLIT_MODES = ("none", "layer", "row", "tensor")

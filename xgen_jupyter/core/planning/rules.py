@@ -115,6 +115,13 @@ RULES: tuple[Rule, ...] = (
         "--batch-size 2048 --ubatch-size 2048 --embedding",
     ),
     Rule(
+        "rerank",
+        "a reranker answers /v1/rerank with one relevance score per document (rank pooling)",
+        lambda c: c.rerank and c.traits.reranking,
+        lambda c: {"rerank": True},
+        "--reranking",
+    ),
+    Rule(
         "embed-vllm",
         "vLLM serves /v1/embeddings only with its pooling runner",
         lambda c: c.embedding and c.traits.pooling_runner,

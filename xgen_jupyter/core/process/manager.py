@@ -42,7 +42,8 @@ def name_for(request: LoadRequest) -> str:
     stem = Path(request.model.rstrip("/")).name
     stem = re.sub(r"\.gguf$", "", stem, flags=re.I)
     stem = re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-._") or "model"
-    return stem[:64] + ("-embed" if request.server_type == "embedding" and not stem.endswith("embed") else "")
+    suffix = {"embedding": "-embed", "rerank": "-rerank"}.get(request.server_type, "")
+    return stem[:64] + (suffix if suffix and not stem.endswith(suffix[1:]) else "")
 
 
 class ProcessManager:
