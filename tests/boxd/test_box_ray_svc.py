@@ -136,6 +136,17 @@ def _scenario(cluster, box, sock, admin, bob_jupyter, starting, shared_models) -
     assert hw["ok"], hw
     assert {g["node"]: g["name"] for g in hw["result"]["gpus"]} == {HEAD_IP: "Sim A 24GB", NODE_IP: "Sim B 8GB"}
 
+    # A file alice cannot read is refused by the service before any node is asked (the nodes run as root).
+    secret = shared_models / "ray-secret.gguf"
+    secret.write_bytes(b"GGUF" + b"\0" * 64)
+    os.chmod(secret, 0o600)
+    try:
+        for op in ("load", "plan"):
+            r = as_user("alice", sock, "call", op, {"request": {**load, "model": str(secret)}})
+            assert not r["ok"] and r["error"] == "ModelError" and "alice cannot read" in r["message"], (op, r)
+    finally:
+        secret.unlink()
+
     # alice's load lands on node A, with the placement as the plan's first reason.
     r = as_user("alice", sock, "call", "load", {"request": {**load, "name": "chat"}})
     assert r["ok"], r
