@@ -34,12 +34,18 @@ class Busy(XGenError):
     status = 503
 
 
+class TooManyWaiting(XGenError):
+    status = 429
+
+
 class Stream:
     """A streamed reply: each item goes out as one message until the iterator ends or the client leaves.
 
     ``opener``: the items made from the connection itself (a slot watches it to see the client leave).
-    ``parked``: a request waiting in (or holding) a fair queue: not counted in ``per_user``, whose
-    limit would otherwise cap a user's queued requests below the queue's own (429) limit.
+    ``parked``: a request waiting in (or holding) a fair queue: counted apart from the calls
+    (``per_user`` would cap a user's queued requests below the queue's own 429 limit, and waiting
+    connections must not crowd out everyone's calls), at most ``parked_per_user`` per uid and
+    ``max_parked`` in all; over either the client is told "TooManyWaiting" (its proxy: 429).
     """
 
     def __init__(self, items: Iterator[dict[str, Any]] | None = None, *,
@@ -57,7 +63,10 @@ def error_reply(exc: BaseException) -> dict[str, Any]:
 
 class Listener:
     def __init__(self, path: Path, handler: Handler, *, allowed: set[str] | None = None, max_clients: int = 128,
-                 per_user: int = 32, read_timeout: float = 10.0, idle_timeout: float = 120.0) -> None:
+                 per_user: int = 32, read_timeout: float = 10.0, idle_timeout: float = 120.0,
+                 parked_per_user: int = 128, max_parked: int = 1024) -> None:
+        self.parked_per_user, self.max_parked = parked_per_user, max_parked
+        self._parked: dict[int, int] = {}
         self.path, self.handler, self.allowed = Path(path), handler, allowed
         self.max_clients, self.per_user = max_clients, per_user
         self.read_timeout, self.idle_timeout = read_timeout, idle_timeout
@@ -170,9 +179,12 @@ class Listener:
                     del self._count[peer.uid]
 
     def _stream(self, conn: socket.socket, reply: Stream, peer: Peer) -> None:
+        if reply.parked and not self._park(peer, 1):
+            refusal = error_reply(TooManyWaiting(f"{peer.user} has {self.parked_per_user} requests waiting or "
+                                                 f"running on this box, or the box {self.max_parked}", "retry later"))
+            wire.send(conn, {**refusal, "limit": self.parked_per_user})
+            return
         items = reply.opener(conn) if reply.opener is not None else reply.items or iter(())
-        if reply.parked:
-            self._park(peer, -1)
         try:
             wire.send(conn, {"ok": True, "result": "stream"})
             for item in items:
@@ -183,8 +195,15 @@ class Listener:
             if close is not None:
                 close()  # unsubscribe
             if reply.parked:
-                self._park(peer, 1)
+                self._park(peer, -1)
 
-    def _park(self, peer: Peer, n: int) -> None:
+    def _park(self, peer: Peer, n: int) -> bool:
+        """Move a connection from the calls' counts to the waiting ones (n=1), or back (n=-1)."""
         with self._lock:
-            self._count[peer.uid] = self._count.get(peer.uid, 0) + n
+            mine, total = self._parked.get(peer.uid, 0), sum(self._parked.values())
+            if n > 0 and (mine >= self.parked_per_user or total >= self.max_parked):
+                return False
+            self._parked[peer.uid] = mine + n
+            self._count[peer.uid] = self._count.get(peer.uid, 0) - n
+            self._total -= n
+            return True

@@ -72,6 +72,8 @@ class RemoteSlot:
         error (not found, not shared, not ready); cancelled (the client left): the connection closes."""
         reader, writer, reply = await self._open()
         try:
+            if reply.get("error") == "TooManyWaiting":  # the service's cap on waiting connections
+                raise QueueFull(self.model, int(reply.get("limit") or 0), 1)
             if not reply.get("ok"):
                 raise rebuild(reply)
             while True:
