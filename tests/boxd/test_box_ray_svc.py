@@ -147,18 +147,29 @@ def _scenario(cluster, box, sock, admin, bob_jupyter, starting, shared_models) -
     finally:
         secret.unlink()
 
-    # alice's load lands on node A, with the placement as the plan's first reason.
-    r = as_user("alice", sock, "call", "load", {"request": {**load, "name": "chat"}})
-    assert r["ok"], r
-    assert r["result"]["node"]["address"] == HEAD_IP and r["result"]["owner"] == "alice", r["result"]["plan"]["reasons"][0]
-    assert r["result"]["plan"]["reasons"][0]["rule"] == "cluster-placement"
-    chat = wait_ready(sock, "alice", "chat")
-    assert chat["endpoint"].startswith(f"http://{HEAD_IP}:") and pid_alive(chat["pid"])
+    # alice and bob load at the same instant (both users' node agents up first, so neither waits for
+    # them): the one placing lock and ledger send them to different nodes, each placement seeing the
+    # other's; alone, either would go to A. The placement is each plan's first reason.
+    assert as_user("bob", sock, "call", "hardware", {})["ok"]
+    results: dict[str, dict] = {}
 
-    # bob's first load lands on node B: the service's one ledger holds alice's engine on A.
-    r = as_user("bob", sock, "call", "load", {"request": {**load, "name": "b1", "idle_ttl": 3}})
-    assert r["ok"], r
-    assert r["result"]["node"]["address"] == NODE_IP, r["result"]["plan"]["reasons"][0]
+    def go(user: str, name: str, extra: dict) -> None:
+        results[user] = as_user(user, sock, "call", "load", {"request": {**load, "name": name, **extra}})
+
+    loads = [threading.Thread(target=go, args=a) for a in (("alice", "chat", {}), ("bob", "b1", {"idle_ttl": 3}))]
+    for t in loads:
+        t.start()
+    for t in loads:
+        t.join()
+    assert results["alice"]["ok"] and results["bob"]["ok"], results
+    placed = {u: r["result"]["node"]["address"] for u, r in results.items()}
+    why = {u: r["result"]["plan"]["reasons"][0] for u, r in results.items()}
+    assert sorted(placed.values()) == [HEAD_IP, NODE_IP], why
+    assert all(w["rule"] == "cluster-placement" for w in why.values()) and results["alice"]["result"]["owner"] == "alice"
+    a_ip, b_ip = placed["alice"], placed["bob"]
+    chat = wait_ready(sock, "alice", "chat")
+    assert chat["endpoint"].startswith(f"http://{a_ip}:") and pid_alive(chat["pid"])
+
     # His quota (1 server) holds for remote engines too, on the socket and through his Jupyter server
     # (which says XGEN_USER=mallory); nothing is started for the refused loads.
     r2 = as_user("bob", sock, "call", "load", {"request": {**load, "name": "b2"}})
@@ -170,9 +181,10 @@ def _scenario(cluster, box, sock, admin, bob_jupyter, starting, shared_models) -
     # The box view, as bob: alice's server with its node's device, no key, endpoint or path of hers.
     view = {(e["owner"], e["name"]): e for e in as_user("bob", sock, "call", "box", {})["result"]}
     mine = view[("alice", "chat")]
-    assert [d["label"] for d in mine["devices"]] == [f"node {HEAD_IP} GPU 0 (Sim A 24GB)"] and mine["gpu_bytes"] > 0
+    gpu_name = {HEAD_IP: "Sim A 24GB", NODE_IP: "Sim B 8GB"}
+    assert [d["label"] for d in mine["devices"]] == [f"node {a_ip} GPU 0 ({gpu_name[a_ip]})"] and mine["gpu_bytes"] > 0
     assert mine["model"] == "gemma.gguf" and not {"endpoint", "api_key", "pid", "port"} & set(mine), mine
-    assert view[("bob", "b1")]["devices"][0]["label"].startswith(f"node {NODE_IP} GPU 0")
+    assert view[("bob", "b1")]["devices"][0]["label"] == f"node {b_ip} GPU 0 ({gpu_name[b_ip]})"
 
     # bob may not stop, read the log of, or use alice's remote server before she shares it.
     for op in ("unload", "logs", "get"):
