@@ -130,6 +130,9 @@ async def burst_round(http: httpx.AsyncClient, users: dict[str, UserJupyter], to
     snap = await queue_of(http, alice)
     assert snap["slots"] == 1 and snap["in_flight"] == 1 and snap["limit"] == LIMIT, snap
     assert snap["positions"]["alice"][0] == 1 and len(snap["positions"]["alice"]) == snap["queued"], snap
+    metrics = (await http.get(f"{alice.base}/xgen/metrics", headers=alice.headers)).text
+    depth = [ln for ln in metrics.splitlines() if ln.startswith('xgen_queue_depth{server="one"}')]
+    assert depth and float(depth[0].split()[-1]) >= 14, depth  # Prometheus sees the service's queue too
     light_at = time.monotonic()
     during = await light()
     heavy = await asyncio.gather(*burst)

@@ -106,8 +106,10 @@ class RemoteServer:
         self.owner: str | None = d.get("owner")
         self.shared_with: list[str] = list(d.get("shared_with") or [])
         self.created_at: float = float(d.get("created_at") or 0)
+        self.ready_at: float | None = d.get("ready_at")
         self.backend: str = str(d.get("backend"))
         self.pid, self.port = d.get("pid"), d.get("port")
+        self.queue: dict[str, Any] | None = d.get("queue")  # the service's fair queue (boxd/slots.py)
         self.request = SimpleNamespace(model=d.get("model"), server_type=d.get("server_type", "llm"))
         self.logs = RemoteLogs(client, self.name)
 

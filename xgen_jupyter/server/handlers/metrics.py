@@ -50,7 +50,7 @@ class UsageCollector:
         gpu = GaugeMetricFamily("xgen_server_gpu_bytes", "Planned GPU bytes per ready server and card",
                                 labels=["server", "gpu"])
         for s in self.servers:
-            snap = self.sched.snapshot(s.name)
+            snap = self.sched.snapshot(s.name) or getattr(s, "queue", None)  # the box service's, if any
             if snap is not None:
                 depth.add_metric([s.name], float(snap["queued"]))
                 busy.add_metric([s.name], float(snap["in_flight"]))
