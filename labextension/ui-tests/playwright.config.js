@@ -10,6 +10,8 @@ const root = `http://127.0.0.1:${port}${baseUrl.replace(/\/$/, '')}`;
 
 module.exports = {
   ...baseConfig,
+  // Its own server with Jupyter AI installed: playwright-ai.config.js.
+  testIgnore: /jupyter-ai\.spec\.ts/,
   // One engine on a small box: tests run one after another.
   workers: 1,
   fullyParallel: false,

@@ -24,20 +24,33 @@ from tests.core.box.jupyter_proc import JupyterProc
 
 AI_PYTHON = Path(os.environ.get("XGEN_AI_PYTHON", REPO / ".venv-ai" / "bin" / "python"))
 pytestmark = pytest.mark.skipif(not AI_PYTHON.exists(), reason=f"no {AI_PYTHON}: run scripts/setup-ai-venv.sh")
-XGEN_ID = "custom-xgen/openai/default"
+XGEN_ID = "custom-xgen/openai/chat"
+# Jupyternaut always sends `tools`; llama-server takes them only with --jinja, which the planner gives
+# GGUFs with a chat template. The default GGUF has none: llama-cpp-python serves it here.
+PRESETS = {"chat": {"model": "default", "backend": "llama-cpp-python"}}
 MINE = {"id": "custom-1234/openai/gpt-x", "name": "mine", "description": None, "model_id": "openai/gpt-x",
         "params": {"temperature": 0.1}}
 
-# What Jupyternaut does per message (jupyternaut.py: _resolve_model, then get_agent's ChatLiteLLM),
-# minus the agent around it: the custom model's LiteLLM id and params, streamed.
+# What Jupyternaut does per message (jupyternaut.py: _resolve_model, then get_agent): its ChatLiteLLM
+# from the custom model's LiteLLM id and params, in a LangChain agent with a tool, streamed.
 CLIENT = """
 import asyncio, json, sys
 from jupyter_ai_jupyternaut.jupyternaut.chat_models import ChatLiteLLM
+from langchain.agents import create_agent
+from langchain_core.tools import tool
 config = json.load(open(sys.argv[1]))
 model = next(m for m in config["custom_models"] if m["id"] == sys.argv[2])
+@tool
+def add(a: int, b: int) -> int:
+    \"\"\"Add two numbers.\"\"\"
+    return a + b
 async def main():
     chat = ChatLiteLLM(**model["params"], model=model["model_id"], streaming=True)
-    chunks = [c.content async for c in chat.astream("The capital of France is")]
+    agent = create_agent(chat, system_prompt="You are a helpful assistant.", tools=[add])
+    chunks = []
+    async for message, _ in agent.astream({"messages": [{"role": "user", "content": "Name three colors."}]},
+                                          stream_mode="messages"):
+        chunks.append(message.content)
     print(json.dumps(chunks))
 asyncio.run(main())
 """
@@ -52,9 +65,10 @@ class AIJupyter(JupyterProc):
     """A Jupyter server run by .venv-ai's Python: Jupyter AI's extensions load beside xgen's."""
 
     def __init__(self, root: Path) -> None:
-        super().__init__(root, "ai", {"shared_dir": str(root / "shared"), "ai_chat_params": {"max_tokens": 12}},
+        super().__init__(root, "ai", {"shared_dir": str(root / "shared"), "ai_chat_params": {"max_tokens": 12},
+                                     "presets": PRESETS},
                          env={"LITELLM_LOCAL_MODEL_COST_MAP": "True"})
-        self.argv = [str(AI_PYTHON), "-m", "jupyter_server"]
+        self.argv = [str(AI_PYTHON), "-m", "jupyter_server", "--MCPExtensionApp.mcp_port=0"]  # not the fixed 3001
         self.config_path = self.root / "data" / "jupyter_ai" / "config.json"
 
     def ai_config(self, key_other_than: str = "", timeout: float = 90.0) -> dict[str, Any]:
@@ -97,13 +111,14 @@ def test_jupyter_ai_answers_from_the_default_model_through_a_scoped_key(jupyter:
     config = jupyter.start(timeout=180).ai_config()
     entry = next(m for m in config["custom_models"] if m["id"] == XGEN_ID)
     key = entry["params"]["api_key"]
-    assert entry["name"] == "xgen · default" and entry["model_id"] == "openai/default"
+    assert entry["name"] == "xgen · chat" and entry["model_id"] == "openai/chat"
+    assert [m["name"] for m in config["custom_models"]] == ["xgen · chat", "xgen · default", "mine"]
     assert entry["params"]["api_base"] == f"{jupyter.base}/xgen/v1"
     assert entry["params"]["max_tokens"] == 12  # c.XGen.ai_chat_params
     assert key.startswith("xgen-") and jupyter.token not in jupyter.config_path.read_text()
     assert stat.S_IMODE(jupyter.config_path.stat().st_mode) == 0o600
     assert MINE in config["custom_models"]  # the user's own model stays
-    assert config["model_provider_id"] == "openai/default" and config["fields"]["openai/default"]["api_key"] == key
+    assert config["model_provider_id"] == "openai/chat" and config["fields"]["openai/chat"]["api_key"] == key
     (made,) = keys(jupyter)
     assert made["name"] == "jupyter-ai" and made["models"] is None and made["completion_tokens"] == 0
 
@@ -127,9 +142,9 @@ def test_jupyter_ai_answers_from_the_default_model_through_a_scoped_key(jupyter:
     new_key = next(m for m in config["custom_models"] if m["id"] == XGEN_ID)["params"]["api_key"]
     assert httpx.get(f"{jupyter.base}/xgen/v1/models", headers=bearer, trust_env=False).status_code == 401
     r = httpx.get(f"{jupyter.base}/xgen/v1/models", headers={"Authorization": f"Bearer {new_key}"}, trust_env=False)
-    assert r.status_code == 200 and "default" in r.text
+    assert r.status_code == 200 and "chat" in r.text
     assert [k["name"] for k in keys(jupyter)] == ["jupyter-ai"]
-    assert MINE in config["custom_models"] and config["fields"]["openai/default"]["api_key"] == new_key
+    assert MINE in config["custom_models"] and config["fields"]["openai/chat"]["api_key"] == new_key
 
 
 def test_ai_chat_off_writes_nothing_and_makes_no_key(jupyter: AIJupyter, tmp_path: Path) -> None:
