@@ -236,3 +236,51 @@ async def test_queue_limit_disconnect_and_engine_killed(box: tuple[BoxProc, dict
         await long
         state = (await http.get(f"{alice.base}/xgen/api/servers/one", headers=alice.headers)).json()
         assert state["state"] == "crashed" and state["queue"]["queued"] == 0, state
+
+
+async def test_service_killed_while_requests_wait_then_restarted(box: tuple[BoxProc, dict[str, UserJupyter]],
+                                                                 shared_models: Any) -> None:
+    service, users = box
+    alice, bob = users["alice"], users["bob"]
+    load = {"model": str(shared_models / "gemma.gguf"), "name": "two", "n_parallel": 1, "n_ctx": 1024}
+
+    def ready_two() -> None:
+        assert alice.api("POST", "servers", json=load).status_code == 202
+        assert alice.wait_state("two", {"ready", "failed"})["state"] == "ready"
+        r = alice.api("POST", "servers/two/share", json={"users": ["bob"]})
+        assert r.status_code == 200, r.text
+
+    ready_two()
+    async with httpx.AsyncClient(timeout=300, trust_env=False) as http:
+        async def queued(n: int, key: str = "queued") -> bool:
+            r = await http.get(f"{alice.base}/xgen/api/servers/two", headers=alice.headers)
+            return int((r.json()["queue"] or {}).get(key, -1)) == n
+
+        body = {"model": "two", "messages": [{"role": "user", "content": "Count from 1 to 500."}], "max_tokens": 400,
+                "stream": True}
+        long = asyncio.ensure_future(http.post(f"{alice.base}/xgen/v1/chat/completions", json=body,
+                                               headers=alice.headers))
+        await until(lambda: queued(1, "in_flight"))
+        waiters = [asyncio.ensure_future(ask_model(http, j, m)) for j, m in
+                   ((alice, "two"), (bob, "alice/two"), (alice, "two"))]
+        await until(lambda: queued(3))
+        killed = time.monotonic()
+        service.kill()  # every slot and waiter goes with it
+        done = await asyncio.wait_for(asyncio.gather(*waiters), 20)
+        took = time.monotonic() - killed
+        assert [c for c, *_ in done] == [503] * 3 and all(b"box service" in b for _, _, b, _ in done), done
+        assert took < 1.0, took
+        await long  # its engine died with the service: the stream ends (with an error event)
+        service.start()  # as systemd would
+        assert alice.api("GET", "servers").json()["servers"] == []  # engines are not re-adopted
+        ready_two()
+        code, _, answer, _ = await ask_model(http, bob, "alice/two")
+        assert code == 200 and complete(answer), answer
+        assert await queued(0)
+
+
+async def ask_model(http: httpx.AsyncClient, j: UserJupyter, model: str) -> tuple[int, float, bytes, dict[str, str]]:
+    body = {"model": model, "messages": [{"role": "user", "content": "Say hi."}], "max_tokens": 4, "stream": True}
+    t0 = time.monotonic()
+    r = await http.post(f"{j.base}/xgen/v1/chat/completions", json=body, headers=j.headers)
+    return r.status_code, time.monotonic() - t0, r.content, dict(r.headers)

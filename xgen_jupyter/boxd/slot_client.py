@@ -77,7 +77,10 @@ class RemoteSlot:
             if not reply.get("ok"):
                 raise rebuild(reply)
             while True:
-                msg = await self._read(reader)
+                try:
+                    msg = await self._read(reader)
+                except ServiceUnavailable as exc:  # the service died (a restart drops every waiter)
+                    raise QueueClosed(str(exc)) from None
                 kind = msg.get("kind")
                 if kind == "granted":
                     self._writer = writer
