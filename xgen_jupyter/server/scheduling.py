@@ -35,29 +35,44 @@ def scheduler(settings: dict[str, Any]) -> Scheduler:
 
 _ANON = re.compile(r"[0-9a-f]{32}")
 
-#: A streaming client whose model is still loading after KEEPALIVE_AFTER seconds gets the stream's
-#: headers and an SSE comment every KEEPALIVE_EVERY seconds (clients ignore comments; proxies and
-#: clients with read timeouts see bytes), then the tokens once the engine is ready.
-KEEPALIVE_AFTER, KEEPALIVE_EVERY = 2.0, 5.0
+#: While a model loads on first request the client hears from us after KEEPALIVE_AFTER seconds, then
+#: every KEEPALIVE_EVERY (under httpx's default 5 s read timeout). A stream gets its headers and SSE
+#: comments (clients ignore them), then the tokens. A plain request gets interim "100 Continue"
+#: responses: HTTP/1.1 clients skip them (httpx, so the openai and anthropic clients; http.client,
+#: so requests; curl) and each restarts their read timeout, while the final status stays open, so a
+#: load that fails is still the 503 with its cause, which the openai client raises. (A 200 committed
+#: early with whitespace before the body would turn that failure into a "completion" without choices.)
+KEEPALIVE_AFTER, KEEPALIVE_EVERY = 2.0, 4.0
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
 async def loaded(handler: Any, load: Coroutine[Any, Any, Any], stream: bool) -> Any:
-    """Await ``load`` (Scheduler.server_for); a stream is kept alive by comments while it runs."""
-    task = asyncio.ensure_future(load)
-    if not stream:
-        return await task
-    timeout = KEEPALIVE_AFTER
+    """Await ``load`` (Scheduler.server_for), keeping the client's connection alive while it runs."""
+    return await kept_alive(handler, load, stream, KEEPALIVE_AFTER)
+
+
+async def kept_alive(handler: Any, work: Coroutine[Any, Any, Any], stream: bool, after: float) -> Any:
+    """Await ``work``; past ``after`` seconds the client hears from us. Once it has, ``handler.kept_alive``
+    says so (upstream.py keeps it alive until the engine's answer begins too: a cold engine's first
+    answer can take seconds more)."""
+    task = asyncio.ensure_future(work)
+    timeout = after
     try:
         while not (await asyncio.wait({task}, timeout=timeout))[0]:
-            if not handler._headers_written:
-                handler.set_status(200)
-                handler.set_header("Content-Type", "text/event-stream")
-                handler.set_header("Cache-Control", "no-cache")
-            handler.write(b": xgen: loading the model\n\n")
-            await handler.flush()  # StreamClosedError: the client left
+            if stream:
+                if not handler._headers_written:
+                    handler.set_status(200)
+                    handler.set_header("Content-Type", "text/event-stream")
+                    handler.set_header("Cache-Control", "no-cache")
+                handler.write(b": xgen: loading the model\n\n")
+                await handler.flush()  # StreamClosedError: the client left
+            elif handler.request.version == "HTTP/1.1":  # HTTP/1.0 has no interim responses
+                # Before tornado writes the response, as tornado itself answers "Expect: 100-continue".
+                await handler.request.connection.stream.write(CONTINUE)
+            handler.kept_alive = stream
             timeout = KEEPALIVE_EVERY
     except BaseException:
-        task.cancel()  # this request's wait only: the load itself is shared and goes on
+        task.cancel()  # this request's wait only: a load itself is shared and goes on
         raise
     return task.result()
 

@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 from tornado.iostream import StreamClosedError
 
+from . import scheduling
 from .proxy_errors import OpenAIError, not_served, sse_error
 
 # Headers that describe one hop, the engine itself, or its credentials: never passed on.
@@ -32,7 +33,12 @@ async def forward(handler: Any, http: httpx.AsyncClient, endpoint: str, key: str
     url, body = f"{endpoint}/v1/{route}", handler.request.body
     try:
         try:
-            upstream = await http.send(http.build_request("POST", url, content=body, headers=headers), stream=True)
+            send = http.send(http.build_request("POST", url, content=body, headers=headers), stream=True)
+            alive = getattr(handler, "kept_alive", None)  # a first request, kept alive while its model loaded
+            upstream = await (send if alive is None else
+                              scheduling.kept_alive(handler, send, alive, scheduling.KEEPALIVE_EVERY))
+        except StreamClosedError:
+            return  # the client left while the engine's first answer began
         except (httpx.RemoteProtocolError, httpx.ReadError):
             # A pooled keep-alive connection the engine had just closed: nothing was answered,
             # so send it once more on a fresh connection.
