@@ -89,7 +89,9 @@ class BoxSlots:
         with self._lock:
             if id(core) in self._cores:
                 return
-            self._emit[owner] = core.manager.roster.emit
+            emit = getattr(getattr(core.manager, "roster", None), "emit", None)
+            if emit is not None:
+                self._emit[owner] = emit
 
             def on_event(event: Event) -> None:  # on a manager thread
                 state = event.data.get("state") if event.kind == "state" else None
