@@ -66,7 +66,7 @@ class AIJupyter(JupyterProc):
 
     def __init__(self, root: Path) -> None:
         super().__init__(root, "ai", {"shared_dir": str(root / "shared"), "ai_chat_params": {"max_tokens": 12},
-                                     "presets": PRESETS},
+                                     "presets": PRESETS, "ai_chat_refresh": 1.0},
                          env={"LITELLM_LOCAL_MODEL_COST_MAP": "True"})
         self.argv = [str(AI_PYTHON), "-m", "jupyter_server", "--MCPExtensionApp.mcp_port=0"]  # not the fixed 3001
         self.config_path = self.root / "data" / "jupyter_ai" / "config.json"
@@ -134,6 +134,16 @@ def test_jupyter_ai_answers_from_the_default_model_through_a_scoped_key(jupyter:
     (used,) = keys(jupyter)
     # Counted on Jupyter AI's key: the GET xgen/v1/models above and the chat request.
     assert used["requests"] == made["requests"] + 2 and used["last_used"] is not None
+
+    # A model added later (a preset in the shared folder) shows up without a restart, same key.
+    (jupyter.root.parent / "shared" / "presets.json").write_text(json.dumps({"later": {"model": "default"}}))
+    deadline = time.monotonic() + 30
+    while not (later := [m for m in json.loads(jupyter.config_path.read_text())["custom_models"]
+                         if m["name"] == "xgen · later"]):
+        assert time.monotonic() < deadline, jupyter.log_text()[-2000:]
+        time.sleep(0.3)
+    (later,) = later
+    assert later["params"]["api_key"] == key
 
     # A restart makes a new key and revokes the old one at once.
     jupyter.stop()

@@ -19,10 +19,8 @@ import asyncio
 import os
 from typing import Any
 
-import httpx
-
-from ..core.errors import XGenError
 from .keyauth import key_store
+from .scheduling import catalog_models
 
 KEY_NAME = "jupyter-ai"
 #: Custom-model ids xgen owns start with this (Jupyternaut resolves ids starting with ``custom-``).
@@ -52,15 +50,12 @@ def fresh_key(settings: dict[str, Any]) -> str:
     return key
 
 
-async def served_models(base: str, key: str) -> list[str]:
-    """The model names ``GET xgen/v1/models`` lists for ``key``: ready servers, then the catalog."""
-    # verify=False: this is the server's own loopback URL; an HTTPS Jupyter's certificate rarely names it.
-    async with httpx.AsyncClient(trust_env=False, timeout=30.0, verify=False) as client:
-        r = await client.get(f"{base}/models", headers={"Authorization": f"Bearer {key}"})
-    if r.status_code != 200:
-        raise XGenError(f"the proxy refused Jupyter AI's new key listing models ({r.status_code}): {r.text[:200]}",
-                        "see the Jupyter log; c.XGen.ai_chat = False turns this off")
-    return [m["id"] for m in r.json().get("data", [])]
+async def served_models(settings: dict[str, Any]) -> list[str]:
+    """The names ``GET xgen/v1/models`` lists (ready servers, then the catalog), read in-process so a
+    poll is not counted as a request of Jupyter AI's key."""
+    servers = await asyncio.to_thread(settings["xgen_core"].manager.servers)
+    ready = [s.name for s in servers if s.state == "ready"]
+    return ready + [e["id"] for e in await catalog_models(settings, set(ready), lambda _name: True)]
 
 
 def is_ours(model_id: str | None, params: dict[str, Any] | None) -> bool:
@@ -111,25 +106,51 @@ def current_config(config_manager: Any) -> dict[str, Any]:
     return dict(config_manager.get_config().model_dump())
 
 
-async def configure(serverapp: Any, extra: dict[str, Any] | None = None) -> list[str] | None:
-    """Offer xgen's models in Jupyter AI's chat; the names offered, or None when it is not installed
-    or this server cannot reach itself over TCP. A failure is logged: Jupyter runs on without it."""
-    settings = serverapp.web_app.settings
-    manager = settings.get("jupyternaut.config_manager")
-    if manager is None:
-        return None
-    if getattr(serverapp, "sock", ""):
-        serverapp.log.warning("xgen: Jupyter listens on a Unix socket, which LiteLLM cannot reach: "
-                              "Jupyter AI is not set up (docs/jupyter-ai.md gives the manual steps)")
-        return None
-    base = proxy_url(serverapp.ip, serverapp.port, serverapp.base_url, bool(serverapp.certfile))
-    try:
-        key = await asyncio.to_thread(fresh_key, settings)
-        models = await served_models(base, key)
-        update = jupyternaut_update(await asyncio.to_thread(current_config, manager), base, key, models, extra)
-        await asyncio.to_thread(apply_jupyternaut, manager, update)
-    except Exception as exc:  # another package's config: never let it stop Jupyter
-        serverapp.log.warning("xgen: could not set up Jupyter AI's chat: %s", exc)
-        return None
-    serverapp.log.info("xgen: Jupyter AI's chat offers %d xgen model(s) at %s", len(models), base)
-    return models
+class AIChat:
+    """Jupyter AI's config kept in step with the proxy's model list, with one key per server start."""
+
+    def __init__(self, serverapp: Any, extra: dict[str, Any] | None = None) -> None:
+        self.app, self.extra = serverapp, extra
+        self.manager = serverapp.web_app.settings.get("jupyternaut.config_manager")
+        self.base = proxy_url(serverapp.ip, serverapp.port, serverapp.base_url, bool(serverapp.certfile))
+        self.key = ""
+        self.models: list[str] | None = None  # what Jupyter AI offers now; None: not set up
+
+    async def start(self) -> list[str] | None:
+        """Offer xgen's models in Jupyter AI's chat; the names offered, or None when it is not installed
+        or this server cannot reach itself over TCP. A failure is logged: Jupyter runs on without it."""
+        if self.manager is None:
+            return None
+        if getattr(self.app, "sock", ""):
+            self.app.log.warning("xgen: Jupyter listens on a Unix socket, which LiteLLM cannot reach: "
+                                 "Jupyter AI is not set up (docs/jupyter-ai.md gives the manual steps)")
+            return None
+        try:
+            self.key = await asyncio.to_thread(fresh_key, self.app.web_app.settings)
+            await self.sync()
+        except Exception as exc:  # another package's config: never let it stop Jupyter
+            self.app.log.warning("xgen: could not set up Jupyter AI's chat: %s", exc)
+            return None
+        self.app.log.info("xgen: Jupyter AI's chat offers %d xgen model(s) at %s", len(self.models or []), self.base)
+        return self.models
+
+    async def sync(self) -> bool:
+        """Write the proxy's model list into Jupyter AI's config if it changed; whether it did."""
+        models = await served_models(self.app.web_app.settings)
+        if models == self.models:
+            return False
+        current = await asyncio.to_thread(current_config, self.manager)
+        update = jupyternaut_update(current, self.base, self.key, models, self.extra)
+        await asyncio.to_thread(apply_jupyternaut, self.manager, update)
+        self.models = models
+        return True
+
+    async def follow(self, interval: float) -> None:
+        """Re-check every ``interval`` s, so a model pulled or loaded later shows in new chats."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                if await self.sync():
+                    self.app.log.info("xgen: Jupyter AI's chat now offers %s", ", ".join(self.models or []))
+            except Exception as exc:  # the next round tries again
+                self.app.log.debug("xgen: Jupyter AI model list not refreshed: %s", exc)

@@ -20,7 +20,7 @@ from .routes import handlers
 
 #: Traits of the Jupyter side alone (the proxy, the events websocket, start-up): not CoreConfig fields.
 SERVER_ONLY = frozenset({"gpu_sample_interval", "proxy_timeout", "preload", "proxy_max_connections", "ai_chat",
-                         "ai_chat_params"})
+                         "ai_chat_params", "ai_chat_refresh"})
 
 
 class XGen(ExtensionApp):
@@ -98,6 +98,8 @@ class XGen(ExtensionApp):
                    "chat with an API key scoped to xgen/v1 (docs/jupyter-ai.md).").tag(config=True)
     ai_chat_params = Dict(help="Extra LiteLLM parameters of every xgen model offered to Jupyter AI, e.g. "
                           "{'max_tokens': 512}.").tag(config=True)
+    ai_chat_refresh = Float(30.0, help="Seconds between checks of the proxy's model list for Jupyter AI "
+                            "(new names show in new chats). 0: only at start.").tag(config=True)
 
     @default("engines_dir")
     def _engines_dir(self) -> str:
@@ -109,6 +111,7 @@ class XGen(ExtensionApp):
 
     core: XGenCore
     http: httpx.AsyncClient
+    _ai_follow: asyncio.Task[None] | None = None
 
     def core_config(self) -> CoreConfig:
         """The core's settings: every trait named like a CoreConfig field (see SERVER_ONLY for the rest)."""
@@ -152,7 +155,9 @@ class XGen(ExtensionApp):
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         # After every extension loaded and the port is bound: Jupyternaut's config and the URL are final.
         if self.ai_chat:
-            await aichat.configure(serverapp, self.ai_chat_params)
+            chat = aichat.AIChat(serverapp, self.ai_chat_params)
+            if await chat.start() is not None and self.ai_chat_refresh > 0:
+                self._ai_follow = asyncio.create_task(chat.follow(self.ai_chat_refresh))
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(handlers())
@@ -163,6 +168,8 @@ class XGen(ExtensionApp):
             self.log.info("xgen: stopping %d engine(s)", len(self.core.manager.servers()))
         else:  # no call to the service (it may be down): its engines outlive this Jupyter server
             self.log.info("xgen: models run in the %s: they keep running", where(self.core))
+        if self._ai_follow is not None:
+            self._ai_follow.cancel()
         await asyncio.to_thread(self.core.shutdown)
         await self.http.aclose()
 

@@ -92,7 +92,7 @@ test.describe('Jupyter AI on xgen models', () => {
     // It went through xgen's proxy with Jupyter AI's key: counted there.
     const keys = await (await request.get(`${origin}${baseUrl}xgen/api/keys`)).json();
     const key = keys.keys.find((k: { name: string }) => k.name === 'jupyter-ai');
-    expect(key.requests).toBeGreaterThanOrEqual(2); // the model list at start, then the chat
+    expect(key.requests).toBeGreaterThanOrEqual(1); // the chat's request(s)
     const servers = await (await request.get(`${origin}${baseUrl}xgen/api/servers`)).json();
     expect(servers.servers.map((s: { name: string }) => s.name)).toContain('chat');
     if (SHOTS) {
