@@ -56,6 +56,8 @@ class CapacityRefused(XGenError):
     """Not enough free memory left on a device once every reservation on the box is counted."""
 
     status = 409
+    #: The registry's key of the device that was short (eviction unloads servers holding bytes there).
+    device: str | None = None
 
 
 class QuotaExceeded(XGenError):

@@ -124,12 +124,14 @@ class BoxRegistry:
         if len(rows) > 8:
             holders += f" and {len(rows) - 8} more"
         outside = max(0, c.used - held_ready)
-        raise CapacityRefused(
+        refused = CapacityRefused(
             f"{c.label}: this load needs {gib(c.bytes)} but only {gib(max(0, usable - taken))} of "
             f"{gib(usable)} is left box-wide (after a {gib(c.margin)} margin). Reserved: {holders}; "
             f"used outside xgen: {gib(outside)}",
             "wait, unload a server you do not need, ask its owner, or ask for less (smaller n_ctx, fewer GPU layers)",
         )
+        refused.device = c.device
+        raise refused
 
     def _check_quota(self, con: sqlite3.Connection, me: int | None, claims: list[Claim]) -> None:
         q: Quota = self.quotas.for_user(self.user)
