@@ -155,6 +155,8 @@ def test_jupyter_ai_answers_from_the_default_model_through_a_scoped_key(jupyter:
     assert r.status_code == 200 and "chat" in r.text
     assert [k["name"] for k in keys(jupyter)] == ["jupyter-ai"]
     assert MINE in config["custom_models"] and config["fields"]["openai/chat"]["api_key"] == new_key
+    log = jupyter.log_text()  # both starts and the chat, LiteLLM's and Jupyter AI's lines included
+    assert key not in log and new_key not in log
 
 
 def test_ai_chat_off_writes_nothing_and_makes_no_key(jupyter: AIJupyter, tmp_path: Path) -> None:

@@ -75,6 +75,8 @@ test.describe('Jupyter AI on xgen models', () => {
         }
       }, 50);
     });
+    const keysBefore = await (await request.get(`${origin}${baseUrl}xgen/api/keys`)).json();
+    expect(keysBefore.keys.find((k: { name: string }) => k.name === 'jupyter-ai').requests).toBe(0);
     const input = page.locator('.jp-chat-input-container textarea').first();
     await input.fill('Name three colors.');
     await input.press('Enter');
