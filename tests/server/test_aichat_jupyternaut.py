@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from tests.conftest import REPO
-from tests.core.box.jupyter_proc import JupyterProc
+from tests.core.box.jupyter_proc import JupyterProc, free_port
 
 AI_PYTHON = Path(os.environ.get("XGEN_AI_PYTHON", REPO / ".venv-ai" / "bin" / "python"))
 pytestmark = pytest.mark.skipif(not AI_PYTHON.exists(), reason=f"no {AI_PYTHON}: run scripts/setup-ai-venv.sh")
@@ -68,7 +68,8 @@ class AIJupyter(JupyterProc):
         super().__init__(root, "ai", {"shared_dir": str(root / "shared"), "ai_chat_params": {"max_tokens": 12},
                                      "presets": PRESETS, "ai_chat_refresh": 1.0},
                          env={"LITELLM_LOCAL_MODEL_COST_MAP": "True"})
-        self.argv = [str(AI_PYTHON), "-m", "jupyter_server", "--MCPExtensionApp.mcp_port=0"]  # not the fixed 3001
+        # Jupyter AI's MCP server: a free port, not its fixed 3001 (nor 0: Jupyternaut connects to the number).
+        self.argv = [str(AI_PYTHON), "-m", "jupyter_server", f"--MCPExtensionApp.mcp_port={free_port()}"]
         self.config_path = self.root / "data" / "jupyter_ai" / "config.json"
 
     def ai_config(self, key_other_than: str = "", timeout: float = 90.0) -> dict[str, Any]:
