@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import httpx
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Dict, Float, Int, List, Unicode, default
 
@@ -17,6 +16,7 @@ from ..core.hardware.chain import sample_gpus
 from ..core.service import XGenCore
 from . import aichat
 from .routes import handlers
+from .upstream import EngineClient
 
 #: Traits of the Jupyter side alone (the proxy, the events websocket, start-up): not CoreConfig fields.
 SERVER_ONLY = frozenset({"gpu_sample_interval", "proxy_timeout", "preload", "proxy_max_connections", "ai_chat",
@@ -110,7 +110,7 @@ class XGen(ExtensionApp):
         return str(default_state_dir())
 
     core: XGenCore
-    http: httpx.AsyncClient
+    http: EngineClient
     _ai_follow: asyncio.Task[None] | None = None
 
     def core_config(self) -> CoreConfig:
@@ -124,13 +124,8 @@ class XGen(ExtensionApp):
     def initialize_settings(self) -> None:
         # The box service's client when its socket is in the shared folder, else the core in-process.
         self.core = core_for(self.core_config())
-        # One pooled client for every engine: keep-alive saves a TCP handshake per request.
-        # trust_env=False: an HTTP(S)_PROXY in the environment must not see engine traffic.
-        self.http = httpx.AsyncClient(
-            timeout=httpx.Timeout(connect=10.0, read=self.proxy_timeout, write=60.0, pool=60.0),
-            limits=httpx.Limits(max_connections=self.proxy_max_connections, max_keepalive_connections=64),
-            trust_env=False,
-        )
+        # One pooled client for every engine (upstream.py).
+        self.http = EngineClient(self.proxy_timeout, self.proxy_max_connections)
         settings: dict[str, Any] = {
             "xgen_core": self.core,
             "xgen_http": self.http,
@@ -171,7 +166,7 @@ class XGen(ExtensionApp):
         if self._ai_follow is not None:
             self._ai_follow.cancel()
         await asyncio.to_thread(self.core.shutdown)
-        await self.http.aclose()
+        await self.http.close()
 
 
 XGenApp = XGen  # the name the design notes use

@@ -11,7 +11,6 @@ import json
 import time
 from typing import Any, NamedTuple
 
-import httpx
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 from tornado.iostream import StreamClosedError
@@ -23,7 +22,7 @@ from ..core.scheduler.usage import Tail
 from .keyauth import KeyAuthHandler
 from .proxy_errors import OpenAIError, sse_error
 from .scheduling import as_openai, catalog_models, loaded, scheduler, user_of
-from .upstream import forward
+from .upstream import EngineClient, forward
 
 # "messages": Anthropic's Messages API, which llama-server serves natively; "responses" (OpenAI's
 # Responses API) and "rerank" (llama-server with server_type "rerank"): an engine without the route
@@ -121,7 +120,7 @@ class CompletionsProxyHandler(ProxyBase):
         self.route = route
 
     @property
-    def http(self) -> httpx.AsyncClient:
+    def http(self) -> EngineClient:
         return self.settings["xgen_http"]
 
     @web.authenticated

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 import re
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +51,7 @@ async def loaded(handler: Any, load: Coroutine[Any, Any, Any], stream: bool) -> 
     return await kept_alive(handler, load, stream, KEEPALIVE_AFTER)
 
 
-async def kept_alive(handler: Any, work: Coroutine[Any, Any, Any], stream: bool, after: float) -> Any:
+async def kept_alive(handler: Any, work: Awaitable[Any], stream: bool, after: float) -> Any:
     """Await ``work``; past ``after`` seconds the client hears from us. Once it has, ``handler.kept_alive``
     says so (upstream.py keeps it alive until the engine's answer begins too: a cold engine's first
     answer can take seconds more)."""
