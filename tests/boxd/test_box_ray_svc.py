@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import threading
 import time
@@ -75,6 +76,8 @@ def ray_cluster(shared_models: Path) -> Iterator[TwoNodeCluster]:
         cluster.stop()
         time.sleep(0.5)
         left = [p for p in seen if pid_alive(p)]
+        shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(cluster.temp, ignore_errors=True)  # Ray's session folder of this cluster
         assert not left, f"Ray processes left after teardown: {left}"
 
 
