@@ -42,3 +42,14 @@ def test_an_engine_without_rerank_is_refused_with_what_to_use(gemma):
 def test_a_reranker_is_named_apart_from_the_chat_server():
     assert name_for(parse_request({"model": "default", "server_type": "rerank"})) == "default-rerank"
     assert name_for(parse_request({"model": "bge-rerank", "server_type": "rerank"})) == "bge-rerank"
+
+
+def test_load_flag_rerank():
+    import argparse
+
+    from xgen_jupyter.core.request_args import add_request_args, request_from_args
+
+    p = argparse.ArgumentParser()
+    add_request_args(p)
+    assert request_from_args(p.parse_args(["default", "--rerank"]))["server_type"] == "rerank"
+    assert "server_type" not in request_from_args(p.parse_args(["default"]))
