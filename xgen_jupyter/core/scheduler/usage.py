@@ -19,7 +19,8 @@ from typing import Any
 
 log = logging.getLogger("xgen.scheduler")
 
-_USAGE = re.compile(rb'"usage"\s*:\s*(\{[^{}]*\})')
+# One level of nesting inside: llama-server's prompt_tokens_details, the Responses API's input_tokens_details.
+_USAGE = re.compile(rb'"usage"\s*:\s*(\{(?:[^{}]|\{[^{}]*\})*\})')
 _TIMINGS = re.compile(rb'"timings"\s*:\s*(\{[^{}]*\})')
 _CONTENT = re.compile(rb'"delta"\s*:\s*\{\s*"content"\s*:\s*"[^"]')
 TAIL = 16384  # the numbers are in the answer's last event / last bytes
@@ -57,7 +58,7 @@ def _last(pattern: re.Pattern[bytes], read: Any, buf: bytes) -> tuple[int, int] 
 
 
 def _from_usage(u: dict[str, Any]) -> tuple[int, int]:
-    # OpenAI's names, else Anthropic's (/v1/messages)
+    # OpenAI's names, else Anthropic's (/v1/messages) and the Responses API's (/v1/responses)
     return (int(u.get("prompt_tokens") or u.get("input_tokens") or 0),
             int(u.get("completion_tokens") or u.get("output_tokens") or 0))
 
