@@ -9,6 +9,10 @@ client (it sends ``Accept: application/json`` even when streaming):
 2. a one-token non-streamed completion: the request overhead alone;
 3. 32 concurrent streaming clients: aggregate tokens/s and errors.
 
+Beside the wall-clock figures, the Jupyter server's own CPU time (user + system, from /proc) over the
+sequential samples of each path: what the proxy costs per request, a figure other work on a shared box
+disturbs far less than wall-clock time (on a CPU box that CPU is taken from the engine's decode).
+
 Prints a markdown table. Usage: .venv/bin/python benchmarks/proxy_overhead.py [--runs 15] [--out FILE]
 """
 
@@ -34,6 +38,7 @@ from typing import Any
 
 import httpx
 import openai
+import psutil
 from openai.types.chat import ChatCompletionMessageParam
 
 REPO = Path(__file__).resolve().parent.parent
@@ -178,18 +183,30 @@ async def concurrent(
     return tokens / wall, errors, tokens
 
 
+def jupyter_cpu(base: str) -> float:
+    """CPU seconds (user + system) the Jupyter server listening at ``base`` has used so far."""
+    port = base.rsplit(":", 1)[1]
+    for p in psutil.process_iter(["cmdline"]):
+        if f"--ServerApp.port={port}" in (p.info["cmdline"] or []):
+            t = p.cpu_times()
+            return float(t.user + t.system)
+    raise SystemExit(f"no Jupyter server on port {port}")
+
+
 async def measure(
-    cl: dict[str, openai.AsyncOpenAI], runs: int, tokens: int, streams: int, stream_tokens: int
+    cl: dict[str, openai.AsyncOpenAI], runs: int, tokens: int, streams: int, stream_tokens: int, base: str = ""
 ) -> dict[str, dict[str, Any]]:
     model = "bench"  # the xgen server name; the engines ignore it
-    out: dict[str, dict[str, Any]] = {k: {"ttft": [], "total": [], "chunks": [], "tiny": []} for k in cl}
+    out: dict[str, dict[str, Any]] = {k: {"ttft": [], "total": [], "chunks": [], "tiny": [], "cpu": 0.0} for k in cl}
 
     async def sample(name: str) -> None:
+        cpu0 = jupyter_cpu(base) if base else 0.0
         ttft, total, n = await stream_once(cl[name], model, tokens)
         out[name]["ttft"].append(ttft)
         out[name]["total"].append(total)
         out[name]["chunks"].append(n)
         out[name]["tiny"].append(await one_token(cl[name], model))
+        out[name]["cpu"] += (jupyter_cpu(base) - cpu0) if base else 0.0
 
     for c in cl.values():  # warm-up: connections, prompt cache
         await stream_once(c, model, 4)
@@ -229,6 +246,9 @@ def table(res: dict[str, dict[str, Any]], args: argparse.Namespace) -> str:
             f"{m['total'] / d['total']:.3f} | {m['tiny'] * 1e3:.1f} | {(m['tiny'] - d['tiny']) * 1e3:+.2f} | "
             f"{r['tps']:.1f} | {r['tps'] / res['direct']['tps']:.3f} | {r['errors']} |"
         )
+    lines += ["", "Jupyter server CPU (user + system) per sample (one streamed completion + one 1-token request), "
+              "the sequential runs: " + ", ".join(
+                  f"{k} {res[k]['cpu'] / max(1, len(res[k]['ttft'])) * 1e3:.1f} ms" for k in res)]
     jsp = med["jupyter-server-proxy"]
     lines += [
         "",
@@ -246,7 +266,7 @@ async def amain(args: argparse.Namespace) -> str:
     ):
         port, key = load_engine(base, token, keyfile)
         res = await measure(
-            clients(base, token, port, key), args.runs, args.tokens, args.streams, args.stream_tokens
+            clients(base, token, port, key), args.runs, args.tokens, args.streams, args.stream_tokens, base
         )
         return table(res, args)
 
