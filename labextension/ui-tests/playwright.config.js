@@ -10,8 +10,8 @@ const root = `http://127.0.0.1:${port}${baseUrl.replace(/\/$/, '')}`;
 
 module.exports = {
   ...baseConfig,
-  // Its own server with Jupyter AI installed: playwright-ai.config.js.
-  testIgnore: /jupyter-ai\.spec\.ts/,
+  // Their own servers, with Jupyter AI or jupyterlite-ai: playwright-ai.config.js, playwright-lite.config.js.
+  testIgnore: /jupyter(lite)?-ai\.spec\.ts/,
   // One engine on a small box: tests run one after another.
   workers: 1,
   fullyParallel: false,
