@@ -7,6 +7,7 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
+from .. import chat_templates
 from ..config import CoreConfig
 from ..planning.backend import BackendInstall, BackendRow, EngineSettings, EngineTraits
 from . import probe
@@ -100,7 +101,11 @@ class LlamaServerAdapter(BackendAdapter):
             # Builds from late 2026 replaced --mlock with --load-mode (and reject --mlock).
             cmd += ["--load-mode", "mmap+mlock"] if "--load-mode" in self.flags else ["--mlock"]
         cmd.append("--cont-batching" if s.cont_batching else "--no-cont-batching")
-        if s.chat_format:
+        copy = chat_templates.path(s.chat_format) if s.chat_format and s.jinja else None
+        if copy:
+            # The format as a Jinja file (same prompt as the built-in one): tools need --jinja.
+            cmd += ["--jinja", "--chat-template-file", copy]
+        elif s.chat_format:
             # A built-in template by name; with Jinja on (the default since late 2026) the name
             # would be read as a literal Jinja template, and the prompt would become "gemma".
             if "--no-jinja" in self.flags:
@@ -108,6 +113,8 @@ class LlamaServerAdapter(BackendAdapter):
             cmd += ["--chat-template", _CHAT_TEMPLATES.get(s.chat_format, s.chat_format)]
         elif s.jinja:
             cmd.append("--jinja")
+        elif "--no-jinja" in self.flags and not (s.embedding or s.rerank):
+            cmd.append("--no-jinja")  # asked for (jinja: false): these builds turn Jinja on by default
         if s.rerank:
             cmd.append("--reranking")  # rank pooling, embeddings on: /v1/rerank
         elif s.embedding:

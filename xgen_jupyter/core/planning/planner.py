@@ -6,7 +6,7 @@ from dataclasses import fields
 from typing import Any
 
 from ..hardware.types import GPUInfo
-from . import fitting, placement, vllm_fit
+from . import fitting, jinja, placement, vllm_fit
 from .choice import choose_backend
 from .context import PlanInputs, RuleCtx
 from .plan import EngineSettings, LaunchPlan, Prediction, Reason
@@ -93,6 +93,7 @@ def plan(inp: PlanInputs) -> LaunchPlan:
         values["n_gpu_layers"] = inp.facts.n_layer + 1
     reasons += _apply_rules(ctx, values, user)
     values.update(user)
+    reasons += jinja.settle(ctx, values, user)
     if traits.slots_share_ctx and values["n_parallel"] > 1 and "n_ctx" not in user:
         # llama-server's -c is shared by its slots: give each slot the default context.
         values["n_ctx"] *= values["n_parallel"]

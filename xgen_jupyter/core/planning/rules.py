@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .. import chat_templates
 from ..units import GiB
 from .context import RuleCtx
 
@@ -35,6 +36,16 @@ def _ggml(c: RuleCtx) -> bool:
 def _mlock_fits(c: RuleCtx) -> bool:
     margin = 2 * GiB
     return c.inputs.hardware.cpu.memory_available >= c.facts.file_size + margin
+
+
+def _chat_format(c: RuleCtx) -> str:
+    return c.inputs.request.chat_format or CHAT_FORMAT_BY_ARCH.get(c.facts.architecture, "chatml")
+
+
+def _jinja_copy(c: RuleCtx) -> bool:
+    """A template-less chat GGUF on a Jinja engine, in a format xgen has a Jinja copy of."""
+    fresh = not c.embedding and not c.facts.has_chat_template
+    return c.traits.jinja and fresh and _chat_format(c) in chat_templates.FORMATS
 
 
 def _dgpu_parallel(c: RuleCtx) -> dict[str, Any]:
@@ -134,6 +145,14 @@ RULES: tuple[Rule, ...] = (
         lambda c: _ggml(c) and not c.embedding and not c.facts.has_chat_template,
         lambda c: {"chat_format": CHAT_FORMAT_BY_ARCH.get(c.facts.architecture, "chatml")},
         "chat format set from the architecture",
+    ),
+    Rule(
+        "jinja-chat-format",
+        "clients such as Jupyter AI send tools, which llama-server takes only with --jinja; the GGUF has "
+        "no template, so xgen gives the chat format as a Jinja file that writes the same prompt",
+        _jinja_copy,
+        lambda c: {"jinja": True},
+        "--jinja --chat-template-file (xgen's Jinja copy of the chat format)",
     ),
     Rule(
         "jinja-template",
