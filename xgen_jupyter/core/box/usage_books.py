@@ -35,22 +35,6 @@ MAX_TOKENS = 10**9
 
 
 @dataclass
-class UsageRow:
-    user: str
-    model: str
-    requests: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    gpu_byte_seconds: float = 0.0
-    host_byte_seconds: float = 0.0
-    first_at: float = 0.0
-    updated_at: float = 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
 class Entry:
     """One addition to (user, model)'s row."""
 
@@ -61,6 +45,17 @@ class Entry:
     completion_tokens: int = 0
     gpu_byte_seconds: float = 0.0
     host_byte_seconds: float = 0.0
+
+
+@dataclass
+class UsageRow(Entry):
+    """A (user, model) row as booked: the sums of its entries, and when it began and last grew."""
+
+    first_at: float = 0.0
+    updated_at: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 def check_tokens(requests: Any, prompt: Any, completion: Any) -> tuple[int, int, int]:
