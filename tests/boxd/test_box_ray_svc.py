@@ -42,6 +42,7 @@ pytestmark = [pytest.mark.engine, pytest.mark.timeout(480)]
 
 GiB = 1024**3
 CTX = 512
+IDLE_TTL = 15  # bob's b1: long enough for his quota checks below
 
 
 def _footprint(model: str) -> int:
@@ -98,6 +99,13 @@ def bob_proxy(j: UserJupyter, model: str) -> httpx.Response:
     body = {"model": model, "messages": [{"role": "user", "content": "Say hi."}], "max_tokens": 8}
     return httpx.post(f"{j.base}/xgen/v1/chat/completions", json=body, headers=j.headers, timeout=120,
                       trust_env=False)
+
+
+def _touching(sock: Path, in_use: threading.Event) -> None:
+    client = BoxClient(sock)
+    while in_use.is_set():
+        client.call("touch", name="b1", owner="bob")
+        time.sleep(1)
 
 
 def gone(pid: int, timeout: float) -> bool:
@@ -159,12 +167,15 @@ def _scenario(cluster, box, sock, admin, bob_jupyter, starting, shared_models) -
     def go(user: str, name: str, extra: dict) -> None:
         results[user] = as_user(user, sock, "call", "load", {"request": {**load, "name": name, **extra}})
 
-    loads = [threading.Thread(target=go, args=a) for a in (("alice", "chat", {}), ("bob", "b1", {"idle_ttl": 15}))]
+    loads = [threading.Thread(target=go, args=a) for a in (("alice", "chat", {}), ("bob", "b1", {"idle_ttl": IDLE_TTL}))]
     for t in loads:
         t.start()
     for t in loads:
         t.join()
     assert results["alice"]["ok"] and results["bob"]["ok"], results
+    in_use = threading.Event()  # bob uses b1 (touched as his proxy's requests touch it) until the idle check
+    in_use.set()
+    threading.Thread(target=_touching, args=(sock, in_use), daemon=True).start()
     placed = {u: r["result"]["node"]["address"] for u, r in results.items()}
     why = {u: r["result"]["plan"]["reasons"][0] for u, r in results.items()}
     assert sorted(placed.values()) == [HEAD_IP, NODE_IP], why
@@ -218,9 +229,14 @@ def _scenario(cluster, box, sock, admin, bob_jupyter, starting, shared_models) -
     r = bob_proxy(bob_jupyter, "alice/chat")
     assert r.status_code == 404 and "has not shared" in r.text, r.text[:2000]
 
-    # Idle unload stops bob's remote engine on node B (the service's janitor; the node's agent stops it).
+    # Used past its idle_ttl, b1 stays: idle unload is the service's call (it sees the traffic), never
+    # the node's. Then, unused, the service's janitor stops it through the node's agent within its
+    # idle_ttl + the janitor's interval + the grace period, plus a margin for the load on this box.
     b1 = wait_ready(sock, "bob", "b1")
-    deadline = time.monotonic() + 120  # 2 runs in 11 under other people's load: still "stopping" after 60 s
+    time.sleep(max(0.0, b1["ready_at"] + IDLE_TTL + 3 - time.time()))
+    assert (s := admin.call("get", name="b1", owner="bob"))["state"] == "ready", (s["state"], s["stop_reason"])
+    in_use.clear()
+    deadline = time.monotonic() + 1 + IDLE_TTL + 0.5 + 3 + 20
     while (s := admin.call("get", name="b1", owner="bob"))["state"] != "stopped":
         assert time.monotonic() < deadline, (s["state"], s["node"], [ln["text"] for ln in admin.call(
             "logs", name="b1", owner="bob", tail=30)], box.log_text()[-3000:])

@@ -119,6 +119,9 @@ class ClusterManager:
 
     def _node_request(self, request: LoadRequest, best: Candidate) -> dict[str, Any]:
         d = {k: v for k, v in request.to_dict().items() if v is not None}
+        # Idle unload is this side's call: the node sees none of the traffic (the proxies touch the
+        # mirror), so its janitor would stop a server in use once its own idle_ttl ran out.
+        d.pop("idle_ttl", None)
         reports = self._reports[1] if self._reports else {}
         report = reports.get(best.node_id, (None, None, False))[1]
         if best.gpu is not None and request.main_gpu is None and report is not None and len(report.gpus) > 1:
@@ -162,7 +165,8 @@ class ClusterManager:
         server.stop_reason = reason
         server.stop_requested.set()
         if not self.roster.transition(server, ACTIVE, "stopping"):
-            return server  # it ended meanwhile, or another unload runs
+            self.wait(name, timeout=self.grace_period + 10, until=FINAL)  # it ended, or is stopping meanwhile
+            return server
         server.logs.append(f"[xgen] stopping: {reason}")
         nid = server.node["node_id"]
         try:
@@ -203,9 +207,10 @@ class ClusterManager:
 
     @staticmethod
     def _watched(s: RemoteServer) -> bool:
-        """Active, or crashed on a live node whose restart policy will start it again."""
-        return s.state in ACTIVE or (s.state == "crashed" and s.next_restart_at is not None
-                                     and (s.error or {}).get("id") != "node-lost")
+        """Active, stopping on its node's own account (an unload here copies its own last lines), or
+        crashed on a live node whose restart policy will start it again."""
+        return s.state in ACTIVE or (s.state == "stopping" and s.stopped_there) or (
+            s.state == "crashed" and s.next_restart_at is not None and (s.error or {}).get("id") != "node-lost")
 
     def _copy_lines(self, s: RemoteServer) -> dict[str, Any] | None:
         try:
@@ -245,11 +250,12 @@ class ClusterManager:
             if not self.roster.transition(s, here, step):  # type: ignore[arg-type]
                 return  # an unload here moved it on
             here = step
+            s.stopped_there = s.stopped_there or step == "stopping"  # followed until it ends
 
     def _lost(self, s: RemoteServer, reason: str) -> None:
         s.logs.append(f"[xgen] {reason}")
         s.error = {"id": "node-lost", "summary": reason, "engine_fault": False, "log_tail": s.logs.text_tail(30)}
         s.stop_reason, s.next_restart_at = f"crashed: {reason}", None
-        if not self.roster.transition(s, ACTIVE, "crashed"):
+        if not (self.roster.transition(s, ACTIVE, "crashed") or self.roster.transition(s, "stopping", "stopped")):
             self.roster.emit_state(s)  # crashed already, its restart now never comes
         self.nodes.drop(s.node["node_id"])

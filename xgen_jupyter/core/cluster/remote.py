@@ -30,6 +30,7 @@ class RemoteServer(ManagedServer):
         self.node = node  # {node_id, address, hostname}
         self.footprint, self.gpu = footprint, gpu  # what the cluster's ledger holds on that node's GPU
         self.remote_seq = 0  # the node's last log line copied here
+        self.stopped_there = False  # the node began stopping it on its own: the mirror follows it to the end
         self.remote_attempts: list[dict[str, Any]] = []
         self.host = node["address"]
         self.apply(remote)
