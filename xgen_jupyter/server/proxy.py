@@ -1,7 +1,8 @@
 """The authenticated OpenAI-compatible proxy: ``xgen/v1/...`` routed by ``model`` = server name.
 
-Bodies pass through untouched (upstream.py); the engine's API key replaces the client's
-credentials. Errors are in OpenAI's shape (proxy_errors.py).
+Bodies pass through untouched (upstream.py), but for a llama-server chat stream, which is asked for
+its usage (ask_usage); the engine's API key replaces the client's credentials. Errors are in
+OpenAI's shape (proxy_errors.py).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from ..core.scheduler.usage import Tail
 from .keyauth import KeyAuthHandler
 from .proxy_errors import OpenAIError, sse_error
 from .scheduling import as_openai, catalog_models, loaded, scheduler, user_of
-from .upstream import EngineClient, forward
+from .upstream import EngineClient, ask_usage, forward
 
 # "messages": Anthropic's Messages API, which llama-server serves natively; "responses" (OpenAI's
 # Responses API) and "rerank" (llama-server with server_type "rerank"): an engine without the route
@@ -170,6 +171,7 @@ class CompletionsProxyHandler(ProxyBase):
         t0 = time.monotonic()
         server.touch()  # the core's idle unload (and eviction's LRU) counts from here
         tail = self.tail = self.tail or Tail()  # one tail per answer, shared with key accounting
+        ask_usage(self, data, server.backend)
         try:
             if server.endpoint is None:  # it went away while this request waited for its slot
                 raise OpenAIError(503, f"The model {model!r} went away while the request waited (state: "
@@ -182,23 +184,27 @@ class CompletionsProxyHandler(ProxyBase):
 
     async def forward_shared(self, engine: SharedEngine, model: str, user: str) -> None:
         make = getattr(self.core, "slot_queue", None)
-        if make is None:  # in-process: the owner's queue is in the owner's Jupyter server
-            await self.forward(engine, model)
-            return
-        slot = make(model)
-        self._queued = asyncio.ensure_future(slot.acquire(user))
+        slot = None  # in-process: the owner's queue is in the owner's Jupyter server
+        if make is not None:
+            slot = make(model)
+            self._queued = asyncio.ensure_future(slot.acquire(user))
+            try:
+                await self._queued
+            except asyncio.CancelledError:
+                return  # the client left while queued: dequeued in the service
+            except (XGenError, QueueFull, QueueClosed) as exc:
+                raise as_openai(exc, model, OpenAIError) from None
+            finally:
+                self._queued = None
+        tail = self.tail = self.tail or Tail()
         try:
-            await self._queued
-        except asyncio.CancelledError:
-            return  # the client left while queued: dequeued in the service
-        except (XGenError, QueueFull, QueueClosed) as exc:
-            raise as_openai(exc, model, OpenAIError) from None
-        finally:
-            self._queued = None
-        try:
             await self.forward(engine, model)
         finally:
-            slot.release()
+            if slot is not None:
+                slot.release()
+            # Booked to the requester under "owner/name", the name they asked for: `%xgen usage` then
+            # tells it from a server of their own with the same name, and says whose engine served it.
+            scheduler(self.settings).usage.request(user, model, tail.tokens())
 
     def on_connection_close(self) -> None:
         if self._queued is not None:

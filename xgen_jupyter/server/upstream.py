@@ -9,6 +9,7 @@ millisecond the proxy spends is taken from the engine's decode.
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import aiohttp
@@ -24,6 +25,39 @@ _DROP_UPSTREAM = frozenset(
 )
 #: Routes only some engines serve: their 404/405 means "no such route here", said with what to load.
 OPTIONAL_ROUTES = frozenset({"messages", "responses", "rerank"})
+#: llama-server's usage event when we asked for it: ``{"choices":[],...,"usage":{...}}`` (compact JSON).
+_NO_CHOICES = b'"choices":[]'
+
+
+def ask_usage(handler: Any, data: dict[str, Any], backend: str) -> None:
+    """A chat stream without ``stream_options.include_usage`` (LiteLLM, so Jupyter AI, never asks)
+    gets it added on the way to llama-server, which then ends with an event of ``usage`` and no
+    choices: counted (handler.tail) but not relayed, as the client did not ask for it and strict
+    clients choke on empty choices. Other engines keep today's counting (llama-cpp-python ignores it)."""
+    opts = data.get("stream_options")
+    if (handler.route != "chat/completions" or not backend.startswith("llama-server") or data.get("stream") is not True
+            or not isinstance(opts, dict | None) or (opts or {}).get("include_usage")):
+        return
+    handler.engine_body = json.dumps({**data, "stream_options": {**(opts or {}), "include_usage": True}}).encode()
+    handler.hide_usage = True
+
+
+def without_usage(handler: Any, data: bytes) -> tuple[bytes, bytes]:
+    """(the whole SSE events of ``data`` less the usage event we asked for, the unfinished rest)."""
+    end = data.rfind(b"\n\n") + 2
+    if end < 2:
+        return b"", data
+    done, rest = data[:end], data[end:]
+    if _NO_CHOICES in done:  # one bytes search per chunk: the stream's other events pass untouched
+        kept = []
+        for event in done.split(b"\n\n"):
+            if _NO_CHOICES in event and b'"usage"' in event:
+                if handler.tail is not None:
+                    handler.tail.feed(event + b"\n\n")  # counted, not sent
+            else:
+                kept.append(event)
+        done = b"\n\n".join(kept)
+    return done, rest
 
 
 class EngineClient:
@@ -57,7 +91,8 @@ async def forward(handler: Any, http: EngineClient, endpoint: str, key: str, mod
         "Accept": handler.request.headers.get("Accept", "*/*"),
         "Accept-Encoding": "identity",  # compressed SSE would be buffered by someone
     }
-    url, body, session = f"{endpoint}/v1/{route}", handler.request.body, http.session()
+    body = getattr(handler, "engine_body", None) or handler.request.body  # ask_usage's, else the client's
+    url, session = f"{endpoint}/v1/{route}", http.session()
     try:
         try:
             send = session.post(url, data=body, headers=headers)
@@ -92,17 +127,27 @@ async def relay(handler: Any, upstream: aiohttp.ClientResponse, model: str) -> N
         if key.lower() not in _DROP_UPSTREAM:
             handler.set_header(key, value)  # engines send no repeated headers but Set-Cookie
     ctype = upstream.headers.get("Content-Type", "")
+    hide, rest = getattr(handler, "hide_usage", False) and ctype.startswith("text/event-stream"), b""
     try:
         async for chunk in upstream.content.iter_any():
+            if hide:
+                chunk, rest = without_usage(handler, rest + chunk if rest else chunk)
+                if not chunk:
+                    continue
             handler.write(chunk)
             await handler.flush()  # each chunk goes out as it came in (and waits for slow clients)
     except StreamClosedError:  # the client left: closing upstream stops the generation
         return
     except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
         handler.log.warning("xgen proxy: engine of %r broke off mid-response: %s", model, exc)
+        if rest:
+            handler.write(rest)
+            rest = b""
         if ctype.startswith("text/event-stream"):
             handler.write(sse_error(f"The engine of {model!r} stopped mid-stream ({type(exc).__name__}); "
                                     "see its log in xgen.", "engine_died"))
+    if rest:
+        handler.write(rest)  # an unfinished last event: the client's, as the engine wrote it
     try:
         await handler.finish(set_content_type=ctype or "application/json")
     except StreamClosedError:
