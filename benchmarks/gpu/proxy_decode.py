@@ -85,8 +85,10 @@ def load(base: str, token: str, keyfile: Path, model: str) -> tuple[dict[str, An
 
 
 def stream(client: httpx.Client, url: str, auth: str, tokens: int) -> dict[str, Any]:
+    # include_usage: llama-server then puts its timings in the usage event, which the proxy hides
+    # from clients that did not ask for it (server/upstream.py).
     body = {"model": "bench", "messages": MESSAGES, "max_tokens": tokens, "temperature": 0, "stream": True,
-            "ignore_eos": True}
+            "ignore_eos": True, "stream_options": {"include_usage": True}}
     t0 = time.perf_counter()
     stamps: list[float] = []
     timings = None
