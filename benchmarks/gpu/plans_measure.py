@@ -1,7 +1,7 @@
 """Issue 13's benchmark: xgen's plan vs llama-server's own defaults (--fit on) vs the best hand plan,
 on one card that another process holds all but 6, 12 or 24 GiB of (or none of), for three shapes.
 
-Each cell (shape:free): a cudaMalloc filler leaves ``free`` GiB of the card (split_measure.FILLER);
+Each cell (shape:free): a cudaMalloc filler leaves ``free`` GiB of the card (card_fillers.FILLER);
 then, in turn, one engine at a time:
 
 xgen     XGenCore.load on the live NVML numbers (n_ctx 8192, one slot, as the others);
@@ -34,8 +34,9 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from measure import complete, free_port, log, prompt_tokens
-from split_measure import Cards, engine_lines, speed, start_fillers, stop, wait_released
+from card_fillers import Cards, start_fillers, stop, wait_released
+from engine_io import complete, free_port, log, prompt_tokens
+from split_measure import engine_lines, speed
 
 from xgen_jupyter.core.config import CoreConfig
 from xgen_jupyter.core.service import XGenCore

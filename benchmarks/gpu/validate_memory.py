@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from measure import breakdown, complete, engine_facts, log, prompt_tokens
+from engine_io import breakdown, complete, engine_facts, log, prompt_tokens
 
 from xgen_jupyter.core.config import CoreConfig
 from xgen_jupyter.core.hardware.types import HardwareReport
@@ -171,7 +171,7 @@ def main() -> int:
     if args.no_nvml:
         gpu: Any = NoGPU()
     else:
-        from measure import GPU
+        from engine_io import GPU
 
         gpu = GPU(0)
     RESULTS.update(gpu=gpu.name, date=time.strftime("%Y-%m-%d %H:%M:%S %Z"), cpu_cores=os.cpu_count())

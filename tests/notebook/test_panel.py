@@ -12,6 +12,7 @@ import pytest
 
 import xgen_jupyter
 from tests.core.hardware.hwfixtures import FIXTURES, NVMLReplay
+from tests.notebook.waits import wait_for
 from xgen_jupyter.core.hardware.nvml import NVMLDetector
 from xgen_jupyter.notebook import panel as panel_module
 from xgen_jupyter.notebook.panel import XGenPanel
@@ -19,14 +20,6 @@ from xgen_jupyter.notebook.panel import XGenPanel
 pytestmark = pytest.mark.engine
 
 
-def wait_for(cond: Callable[[], Any], timeout: float = 60.0, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what or cond}")
 
 
 @pytest.fixture()

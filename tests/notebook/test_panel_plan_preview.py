@@ -4,27 +4,17 @@ what is free now, and the predicted tokens/s."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.core.hardware.hwfixtures import FIXTURES, NVMLReplay
+from tests.notebook.waits import wait_for
 from xgen_jupyter.core.hardware.nvml import NVMLDetector
 from xgen_jupyter.core.units import gib
 from xgen_jupyter.notebook.panel import XGenPanel
 from xgen_jupyter.notebook.panel_preview import PlanPreview
-
-
-def wait_for(cond: Callable[[], Any], timeout: float = 60.0, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what or cond}")
 
 
 @pytest.fixture()

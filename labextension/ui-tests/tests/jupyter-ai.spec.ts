@@ -7,20 +7,12 @@
  */
 import { expect, IJupyterLabPageFixture, test as base } from '@jupyterlab/galata';
 import * as path from 'path';
+import { baseUrl, originOf, SHOTS, tmpPathUnder, unloadAll } from './server';
 
-const SHOTS = process.env.XGEN_SCREENSHOTS_DIR || '';
-const port = process.env.XGEN_UI_PORT || '28732';
-const baseUrl = process.env.XGEN_UI_BASE_URL || '/xgen-ui/';
-const origin = `http://127.0.0.1:${port}`;
+const origin = originOf('28732');
 
-/** galata's tmpPath ignores a base_url path (as in xgen.spec.ts): create the folder under it. */
 const test = base.extend({
-  tmpPath: async ({ request }, use, testInfo) => {
-    const folder = `xgen-ai-${testInfo.testId}`;
-    const res = await request.put(`${origin}${baseUrl}api/contents/${folder}`, { data: { type: 'directory' } });
-    expect(res.ok()).toBe(true);
-    await use(folder);
-  }
+  tmpPath: tmpPathUnder(origin, 'xgen-ai')
 });
 
 async function openChat(page: IJupyterLabPageFixture): Promise<void> {
@@ -32,14 +24,7 @@ async function openChat(page: IJupyterLabPageFixture): Promise<void> {
 }
 
 test.describe('Jupyter AI on xgen models', () => {
-  test.afterAll(async ({ request }) => {
-    // Stop the engine the chat loaded (the server's own cleanup would too, at exit).
-    const res = await request.get(`${origin}${baseUrl}xgen/api/servers`);
-    const { servers } = (await res.json()) as { servers: { name: string }[] };
-    for (const s of servers) {
-      await request.delete(`${origin}${baseUrl}xgen/api/servers/${encodeURIComponent(s.name)}`);
-    }
-  });
+  test.afterAll(async ({ request }) => unloadAll(request, origin)); // the engines the chat loaded
 
   test('the chat offers xgen models and answers from the default model', async ({ page, request }) => {
     // What xgen wrote: Jupyternaut's config lists xgen's models (keys never leave the server).

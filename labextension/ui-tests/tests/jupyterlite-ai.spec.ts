@@ -8,20 +8,12 @@
  */
 import { expect, galata, test as base } from '@jupyterlab/galata';
 import * as path from 'path';
+import { baseUrl, originOf, SHOTS, tmpPathUnder, unloadAll } from './server';
 
-const SHOTS = process.env.XGEN_SCREENSHOTS_DIR || '';
-const port = process.env.XGEN_UI_PORT || '28732';
-const baseUrl = process.env.XGEN_UI_BASE_URL || '/xgen-ui/';
-const origin = `http://127.0.0.1:${port}`;
+const origin = originOf('28732');
 
 const test = base.extend({
-  /** galata's tmpPath ignores a base_url path (as in xgen.spec.ts): create the folder under it. */
-  tmpPath: async ({ request }, use, testInfo) => {
-    const folder = `xgen-lite-${testInfo.testId}`;
-    const res = await request.put(`${origin}${baseUrl}api/contents/${folder}`, { data: { type: 'directory' } });
-    expect(res.ok()).toBe(true);
-    await use(folder);
-  },
+  tmpPath: tmpPathUnder(origin, 'xgen-lite'),
   /** Step 1: a key for jupyterlite-ai (POST xgen/api/keys, as `%xgen keys create` does). Step 2: the provider. */
   mockSettings: async ({ request }, use) => {
     const res = await request.post(`${origin}${baseUrl}xgen/api/keys`, { data: { name: 'jupyterlite-ai' } });
@@ -55,13 +47,7 @@ async function keyRequests(request: any): Promise<number> {
 }
 
 test.describe('jupyterlite-ai on xgen models', () => {
-  test.afterAll(async ({ request }) => {
-    const res = await request.get(`${origin}${baseUrl}xgen/api/servers`);
-    const { servers } = (await res.json()) as { servers: { name: string }[] };
-    for (const s of servers) {
-      await request.delete(`${origin}${baseUrl}xgen/api/servers/${encodeURIComponent(s.name)}`);
-    }
-  });
+  test.afterAll(async ({ request }) => unloadAll(request, origin)); // the engines the chat loaded
 
   test('the sidebar chat streams an answer from the default model', async ({ page, request }) => {
     expect(await keyRequests(request)).toBe(0);

@@ -6,35 +6,15 @@
  * to "stopped" after `%xgen unload` in another cell is the live update under test.
  */
 import { expect, IJupyterLabPageFixture, test as base } from '@jupyterlab/galata';
-import type { APIRequestContext, Locator } from '@playwright/test';
+import type { Locator } from '@playwright/test';
 import * as path from 'path';
+import { baseUrl, originOf, SHOTS, tmpPathUnder, unloadAll } from './server';
 
-const SHOTS = process.env.XGEN_SCREENSHOTS_DIR || '';
-const port = process.env.XGEN_UI_PORT || '28731';
-const baseUrl = process.env.XGEN_UI_BASE_URL || '/xgen-ui/';
-const origin = `http://127.0.0.1:${port}`;
+const origin = originOf('28731');
 const NAME = 'panel-demo';
 
-/** Unload whatever a failed run left behind, so the next run starts clean. */
-async function unloadAll(request: APIRequestContext): Promise<void> {
-  const res = await request.get(`${origin}${baseUrl}xgen/api/servers`);
-  if (!res.ok()) {
-    return;
-  }
-  const { servers } = (await res.json()) as { servers: { name: string; state: string }[] };
-  for (const s of servers.filter(s => s.state !== 'stopped')) {
-    await request.delete(`${origin}${baseUrl}xgen/api/servers/${encodeURIComponent(s.name)}`);
-  }
-}
-
-/** galata's tmpPath ignores a base_url path (see xgen.spec.ts); create the folder under it. */
 const test = base.extend({
-  tmpPath: async ({ request }, use, testInfo) => {
-    const folder = `xgen-${testInfo.testId}`;
-    const res = await request.put(`${origin}${baseUrl}api/contents/${folder}`, { data: { type: 'directory' } });
-    expect(res.ok()).toBe(true);
-    await use(folder);
-  }
+  tmpPath: tmpPathUnder(origin, 'xgen')
 });
 
 async function run(page: IJupyterLabPageFixture, index: number, source: string): Promise<void> {
@@ -61,8 +41,8 @@ function serverRow(panel: Locator, name: string): Locator {
 test.describe('xgen notebook panel', () => {
   // Tall enough that the whole panel fits above the status bar in its screenshot.
   test.use({ viewport: { width: 1280, height: 1200 } });
-  test.beforeAll(async ({ request }) => unloadAll(request));
-  test.afterAll(async ({ request }) => unloadAll(request));
+  test.beforeAll(async ({ request }) => unloadAll(request, origin));
+  test.afterAll(async ({ request }) => unloadAll(request, origin));
 
   test('%xgen panel renders its widgets and follows a server from ready to stopped', async ({ page }) => {
     const errors: string[] = [];

@@ -3,14 +3,11 @@
  * xgen server extension and the real default engine (llama-server/llama-cpp on CPU).
  */
 import { expect, IJupyterLabPageFixture, test as base } from '@jupyterlab/galata';
-import type { APIRequestContext } from '@playwright/test';
 import * as path from 'path';
+import { baseUrl, originOf, SHOTS, tmpPathUnder, unloadAll } from './server';
 
 const SIDEBAR = '#xgen-sidebar';
-const SHOTS = process.env.XGEN_SCREENSHOTS_DIR || '';
-const port = process.env.XGEN_UI_PORT || '28731';
-const baseUrl = process.env.XGEN_UI_BASE_URL || '/xgen-ui/';
-const origin = `http://127.0.0.1:${port}`;
+const origin = originOf('28731');
 
 async function openSidebar(page: IJupyterLabPageFixture): Promise<void> {
   await page.sidebar.openTab('xgen-sidebar');
@@ -29,34 +26,13 @@ async function widenSidebar(page: IJupyterLabPageFixture, by = 130): Promise<voi
   await page.mouse.up();
 }
 
-/** Unload whatever a failed run left behind, so the next run starts clean. */
-async function unloadAll(request: APIRequestContext): Promise<void> {
-  const res = await request.get(`${origin}${baseUrl}xgen/api/servers`);
-  if (!res.ok()) {
-    return;
-  }
-  const { servers } = (await res.json()) as { servers: { name: string; state: string }[] };
-  for (const s of servers.filter(s => s.state !== 'stopped')) {
-    await request.delete(`${origin}${baseUrl}xgen/api/servers/${encodeURIComponent(s.name)}`);
-  }
-}
-
-/**
- * galata's own tmpPath fixture creates the test folder at the server root and
- * ignores a base_url path; this one creates it under the base_url.
- */
 const test = base.extend({
-  tmpPath: async ({ request }, use, testInfo) => {
-    const folder = `xgen-${testInfo.testId}`;
-    const res = await request.put(`${origin}${baseUrl}api/contents/${folder}`, { data: { type: 'directory' } });
-    expect(res.ok()).toBe(true);
-    await use(folder);
-  }
+  tmpPath: tmpPathUnder(origin, 'xgen')
 });
 
 test.describe('xgen sidebar', () => {
-  test.beforeAll(async ({ request }) => unloadAll(request));
-  test.afterAll(async ({ request }) => unloadAll(request));
+  test.beforeAll(async ({ request }) => unloadAll(request, origin));
+  test.afterAll(async ({ request }) => unloadAll(request, origin));
 
   test('has its own icon, palette commands, and is restored after a reload', async ({ page }) => {
     const tab = page.locator('.jp-SideBar .lm-TabBar-tab[data-id="xgen-sidebar"]');
