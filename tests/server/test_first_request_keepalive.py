@@ -22,7 +22,7 @@ from tests.server.conftest import on_server_loop
 pytestmark = pytest.mark.engine
 # The clients' read timeout: every load below takes longer. The clients run in a thread of their own
 # (the sync openai client: a socket timeout), not on the server's IOLoop as these tests do.
-READ_TIMEOUT = 0.4
+READ_TIMEOUT = 0.25  # above twice the keep-alive interval (0.1 s), below a quiet box's 0.8 s load
 
 
 @pytest.fixture
