@@ -10,6 +10,13 @@ time to first token is apart; the engine's own ``timings`` are recorded beside i
 The client is httpx (the openai package and its pydantic are not on the GPU box).
 
     python benchmarks/gpu/proxy_decode.py --binary B --model M --out OUT.json [--runs 7 --tokens 256]
+        [--repo TREE] [--no-usage]
+
+``--repo``: the tree whose ``xgen_jupyter`` the Jupyter server runs (an older commit's copy, for an
+A/B in one session). ``--no-usage``: the body an ``openai`` client sends by default (no
+``stream_options``), so the proxy adds ``include_usage`` for llama-server as it does for real clients.
+Besides the medians, ``ttft_added_paired_ms`` is the median of the per-run differences (each run
+sends both paths back to back, so drift on the machine cancels out).
 """
 
 from __future__ import annotations
@@ -40,14 +47,14 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_jupyter(tmp: Path, binary: str, backend: str) -> tuple[subprocess.Popen[bytes], str, str, Path]:
+def start_jupyter(tmp: Path, binary: str, backend: str, repo: Path = REPO) -> tuple[subprocess.Popen[bytes], str, str, Path]:
     port, token = free_port(), secrets.token_hex(16)
     keyfile = tmp / "keys.json"
     (tmp / "config").mkdir()
     (tmp / "config" / "jupyter_server_config.json").write_text(json.dumps({
         "XGen": {"binaries": {backend: binary}, "allowed_backends": [backend], "state_dir": str(tmp / "state")},
     }))
-    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+    env = {**os.environ, "PYTHONPATH": f"{repo}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
            "XGEN_BENCH_KEYFILE": str(keyfile), "JUPYTER_CONFIG_DIR": str(tmp / "config"),
            "JUPYTER_RUNTIME_DIR": str(tmp / "runtime"), "JUPYTER_DATA_DIR": str(tmp / "data")}
     argv = [sys.executable, str(REPO / "benchmarks/_jupyter_launcher.py"), "--no-browser", "--allow-root",
@@ -84,15 +91,36 @@ def load(base: str, token: str, keyfile: Path, model: str) -> tuple[dict[str, An
     raise SystemExit("engine not ready in 300 s")
 
 
-def stream(client: httpx.Client, url: str, auth: str, tokens: int) -> dict[str, Any]:
+def stream(client: httpx.Client, url: str, auth: str, tokens: int, usage: bool = True) -> dict[str, Any]:
     # include_usage: llama-server then puts its timings in the usage event, which the proxy hides
     # from clients that did not ask for it (server/upstream.py).
-    body = {"model": "bench", "messages": MESSAGES, "max_tokens": tokens, "temperature": 0, "stream": True,
-            "ignore_eos": True, "stream_options": {"include_usage": True}}
-    t0 = time.perf_counter()
+    body: dict[str, Any] = {"model": "bench", "messages": MESSAGES, "max_tokens": tokens, "temperature": 0,
+                            "stream": True, "ignore_eos": True}
+    if usage:
+        body["stream_options"] = {"include_usage": True}
+    for attempt in (1, 2):
+        try:
+            return _stream(client, url, auth, body)
+        except httpx.RemoteProtocolError:
+            # llama-server may close a keep-alive connection after a streamed answer, which httpx's pool
+            # trips over on the next request: nothing was answered, so once more on a fresh connection.
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _stream(client: httpx.Client, url: str, auth: str, body: dict[str, Any]) -> dict[str, Any]:
+    wall0, t0 = time.time(), time.perf_counter()  # wall0: to line samples up with a server-side trace
     stamps: list[float] = []
     timings = None
-    with client.stream("POST", url, json=body, headers={"Authorization": auth}) as r:
+    sent: list[float] = []
+
+    def trace(event: str, info: Any) -> None:  # httpcore's: when the request's last byte was written
+        if event == "http11.send_request_body.complete":
+            sent.append(time.time())
+
+    with client.stream("POST", url, json=body, headers={"Authorization": auth}, extensions={"trace": trace}) as r:
+        headers_s = time.perf_counter() - t0
         r.raise_for_status()
         for line in r.iter_lines():
             if not line.startswith("data: ") or line == "data: [DONE]":
@@ -104,9 +132,14 @@ def stream(client: httpx.Client, url: str, auth: str, tokens: int) -> dict[str, 
             if ch and (ch[0].get("delta") or {}).get("content"):
                 stamps.append(time.perf_counter())
     n = len(stamps)
-    return {"chunks": n, "ttft_s": stamps[0] - t0 if n else None, "total_s": time.perf_counter() - t0,
+    return {"chunks": n, "wall0": wall0, "sent_s": sent[0] - wall0 if sent else None, "headers_s": headers_s, "ttft_s": stamps[0] - t0 if n else None, "total_s": time.perf_counter() - t0,
             "decode_tps": (n - 1) / (stamps[-1] - stamps[0]) if n > 1 else None,
             "engine_tps": timings.get("predicted_per_second") if timings else None}
+
+
+def median(xs: list[Any]) -> float | None:
+    known = [x for x in xs if x is not None]
+    return statistics.median(known) if known else None
 
 
 def main() -> None:
@@ -117,11 +150,13 @@ def main() -> None:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--runs", type=int, default=7)
     p.add_argument("--tokens", type=int, default=256)
+    p.add_argument("--repo", type=Path, default=REPO)
+    p.add_argument("--no-usage", action="store_true")
     a = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="xgen-gpu-proxy-") as d:
         tmp = Path(d)
-        proc, base, token, keyfile = start_jupyter(tmp, a.binary, a.backend)
-        res: dict[str, Any] = {"runs": a.runs, "tokens": a.tokens}
+        proc, base, token, keyfile = start_jupyter(tmp, a.binary, a.backend, a.repo.resolve())
+        res: dict[str, Any] = {"runs": a.runs, "tokens": a.tokens, "repo": str(a.repo), "usage": not a.no_usage}
         try:
             t0 = time.monotonic()
             server, key = load(base, token, keyfile, a.model)
@@ -132,16 +167,21 @@ def main() -> None:
             out: dict[str, list[dict[str, Any]]] = {k: [] for k in paths}
             with httpx.Client(timeout=300, trust_env=False) as client:
                 for url, auth in paths.values():  # warm-up: connections, CUDA graphs
-                    stream(client, url, auth, 16)
+                    stream(client, url, auth, 16, not a.no_usage)
                 for i in range(a.runs):  # interleaved, alternating which path goes first
                     order = list(paths) if i % 2 == 0 else list(reversed(paths))
                     for k in order:
-                        out[k].append(stream(client, *paths[k], a.tokens))
+                        out[k].append(stream(client, *paths[k], a.tokens, not a.no_usage))
             res["samples"] = out
-            med = {k: {m: statistics.median(r[m] for r in v if r[m] is not None)
-                       for m in ("decode_tps", "ttft_s", "total_s", "engine_tps", "chunks")} for k, v in out.items()}
+            med = {k: {m: median([r[m] for r in v]) for m in ("decode_tps", "ttft_s", "total_s", "engine_tps", "chunks")}
+                   for k, v in out.items()}
             res["median"] = med
-            res["ratio_decode_tps"] = med["xgen proxy"]["decode_tps"] / med["direct"]["decode_tps"]
+            px, dx = ({m: v or 0.0 for m, v in med[k].items()} for k in ("xgen proxy", "direct"))
+            res["ratio_decode_tps"] = px["decode_tps"] / dx["decode_tps"]
+            res["ratio_total"] = px["total_s"] / dx["total_s"]
+            res["ttft_added_ms"] = (px["ttft_s"] - dx["ttft_s"]) * 1e3
+            res["ttft_added_paired_ms"] = statistics.median(
+                (p["ttft_s"] - d["ttft_s"]) * 1e3 for p, d in zip(out["xgen proxy"], out["direct"], strict=True))
         finally:
             try:
                 httpx.delete(f"{base}/xgen/api/servers/bench", headers={"Authorization": f"token {token}"}, timeout=60)
@@ -156,7 +196,8 @@ def main() -> None:
             engine_logs = sorted((tmp / "state").rglob("*.log"))
             res["engine_log_tail"] = engine_logs[0].read_text(errors="replace")[-4000:] if engine_logs else None
             a.out.write_text(json.dumps(res, indent=2))
-        print(json.dumps({k: res.get(k) for k in ("load_s", "median", "ratio_decode_tps")}, indent=2))
+        print(json.dumps({k: res.get(k) for k in ("repo", "load_s", "median", "ratio_decode_tps", "ratio_total",
+                                                  "ttft_added_ms", "ttft_added_paired_ms")}, indent=2))
 
 
 if __name__ == "__main__":

@@ -149,7 +149,9 @@ class CompletionsProxyHandler(ProxyBase):
                 return
         try:
             # A catalog name not loaded: loaded now and waited for (a stream hears keep-alive comments meanwhile).
-            server = await loaded(self, sched.server_for(model, user), data.get("stream") is True)
+            server = sched.ready_now(model)
+            if server is None:
+                server = await loaded(self, sched.server_for(model, user), data.get("stream") is True)
             queue = sched.queue(server)
             if not queue.try_acquire(user):  # beyond the engine's slots: wait fairly, or 429
                 self._queued = asyncio.ensure_future(queue.acquire(user))

@@ -127,8 +127,13 @@ async def relay(handler: Any, upstream: aiohttp.ClientResponse, model: str) -> N
         if key.lower() not in _DROP_UPSTREAM:
             handler.set_header(key, value)  # engines send no repeated headers but Set-Cookie
     ctype = upstream.headers.get("Content-Type", "")
-    hide, rest = getattr(handler, "hide_usage", False) and ctype.startswith("text/event-stream"), b""
+    sse = ctype.startswith("text/event-stream")
+    hide, rest = getattr(handler, "hide_usage", False) and sse, b""
     try:
+        if sse:
+            # The status and headers leave now, as the engine's did: the client reads them while the
+            # engine works on the prompt, not on the way to the first token (~0.3 ms of TTFT).
+            await handler.flush()
         async for chunk in upstream.content.iter_any():
             if hide:
                 chunk, rest = without_usage(handler, rest + chunk if rest else chunk)

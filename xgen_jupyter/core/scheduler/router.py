@@ -88,6 +88,15 @@ class Scheduler:
             return fn(*args)
         return await asyncio.get_running_loop().run_in_executor(pool, functools.partial(fn, *args))
 
+    def ready_now(self, model: str) -> Any | None:
+        """The ready server ``model`` names when that takes no waiting (in-process: a lookup under a
+        lock), else None: then server_for. A warm request so skips a task and two turns of the loop."""
+        if getattr(self.core, "pool", None) is not None:
+            return None
+        self._loop = asyncio.get_running_loop()
+        server = self._find(model)
+        return server if server is not None and server.state == "ready" else None
+
     async def server_for(self, model: str, user: str) -> Any:
         """The ready server ``model`` names, loading it first when it is a catalog name."""
         self._loop = asyncio.get_running_loop()
