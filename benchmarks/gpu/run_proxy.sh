@@ -35,12 +35,12 @@ ENG=$(find "$W/engines" -name llama-server -type f -perm -u+x | head -1)
 say "model: random Llama-3-8B-shaped Q4_K_M"
 python3 benchmarks/gpu/make_model.py "$W/dense.gguf" --type q4_k_m > "$W/model.log" 2>&1 || { tail "$W/model.log"; exit 1; }
 cat "$W/dense.gguf" > /dev/null
-if [ -s "$REPO/.dev/trace/trace.patch" ]; then
-    # Where the time goes: the tree patched to write one line of timestamps per proxied request
-    # (.dev/trace/trace.patch, kept out of the repo), lined up with the client's samples.
+if [ "${TRACE:-1}" = 1 ]; then
+    # Where the time goes: a copy of the tree patched to write one line of timestamps per proxied
+    # request (benchmarks/gpu/proxy_trace.patch), lined up with the client's samples.
     say "traced run"
     rm -rf "$W/traced" && mkdir -p "$W/traced" && cp -r "$REPO/xgen_jupyter" "$W/traced/"
-    (cd "$W/traced" && patch -s -p1 < "$REPO/.dev/trace/trace.patch") || exit 1
+    (cd "$W/traced" && patch -s -p1 < "$REPO/benchmarks/gpu/proxy_trace.patch") || exit 1
     XGEN_TRACE_FILE=$OUT/trace.txt timeout 120 python3 benchmarks/gpu/proxy_decode.py --binary "$ENG" \
         --model "$W/dense.gguf" --repo "$W/traced" --runs "$RUNS" --tokens 8 --no-usage --out "$OUT/traced.json" | tail -3
     python3 benchmarks/gpu/trace_segments.py "$OUT/traced.json" "$OUT/trace.txt"
