@@ -7,10 +7,12 @@ Replies never carry keys, logs, ports or paths of other users' servers.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
+import socket
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -209,19 +211,22 @@ class Ops(UsageOps):
 
     def op_route(self, peer: Peer, req: dict[str, Any]) -> Any:
         """Endpoint and key of a ready engine the peer may use: their own, or one shared with them."""
-        model = _str(req, "model", 130)
-        owner, _, server = self._usable(peer, model)
-        server.touch()
-        return {"owner": owner, "name": server.name, "endpoint": server.endpoint, "api_key": server.api_key,
-                "state": server.state, "created_at": server.created_at, "backend": server.backend,
-                "server_type": server.request.server_type}
+        owner, _, server = self._usable(peer, _str(req, "model", 130))
+        return _route(owner, server)
 
     def op_slot(self, peer: Peer, req: dict[str, Any]) -> Stream:
         """One of a ready engine's slots for one request, waited for fairly (boxd/slots.py); the
-        connection is held for the request's length. Who may: as ``route``."""
+        connection is held for the request's length. Who may: as ``route``, whose answer comes with
+        the grant (the engine as it is then), so the proxy's request needs no other call."""
         owner, core, server = self._usable(peer, _str(req, "model", 130))
         self.slots.watch(owner, core)
-        return Stream(opener=lambda conn: self.slots.hold(owner, server, peer.user, conn), parked=True)
+
+        def hold(conn: socket.socket) -> Iterator[dict[str, Any]]:
+            with contextlib.closing(self.slots.hold(owner, server, peer.user, conn)) as messages:
+                for msg in messages:
+                    yield {**msg, "route": _route(owner, server)} if msg.get("kind") == "granted" else msg
+
+        return Stream(opener=hold, parked=True)
 
     def _usable(self, peer: Peer, model: str) -> tuple[str, XGenCore, ManagedServer]:
         """The ready server ``model`` names (``name`` or ``owner/name``), if the peer may use it."""
@@ -253,3 +258,10 @@ def _is_user(name: str) -> bool:
         return True
     except KeyError:
         return False
+
+
+def _route(owner: str, server: ManagedServer) -> dict[str, Any]:
+    server.touch()
+    return {"owner": owner, "name": server.name, "endpoint": server.endpoint, "api_key": server.api_key,
+            "state": server.state, "created_at": server.created_at, "backend": server.backend,
+            "server_type": server.request.server_type}

@@ -25,6 +25,8 @@ class RemoteSlot:
     def __init__(self, path: Path, model: str, retry_for: float = 5.0) -> None:
         self.path, self.model, self.retry_for = Path(path), model, retry_for
         self.position: dict[str, Any] | None = None  # the last "queued" update
+        #: What the service's ``route`` answers (endpoint, key, ...), sent with the grant.
+        self.route: dict[str, Any] | None = None
         self._writer: asyncio.StreamWriter | None = None
 
     def try_acquire(self, user: str) -> bool:
@@ -83,7 +85,7 @@ class RemoteSlot:
                     raise QueueClosed(str(exc)) from None
                 kind = msg.get("kind")
                 if kind == "granted":
-                    self._writer = writer
+                    self._writer, self.route = writer, msg.get("route")
                     return
                 if kind == "queued":
                     self.position = msg

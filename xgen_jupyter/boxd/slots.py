@@ -18,7 +18,7 @@ import select
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future
 from typing import Any
 
@@ -119,7 +119,7 @@ class BoxSlots:
         self._call(self._claimed.discard, (owner, name))
 
     # -- one request's slot (on the connection's thread) --------------------------------------------
-    def hold(self, owner: str, server: ManagedServer, user: str, conn: socket.socket) -> Iterator[dict[str, Any]]:
+    def hold(self, owner: str, server: ManagedServer, user: str, conn: socket.socket) -> Generator[dict[str, Any]]:
         key = (owner, server.name)
         rd, wr = os.pipe()
         os.set_blocking(wr, False)

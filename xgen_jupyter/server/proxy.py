@@ -164,6 +164,7 @@ class CompletionsProxyHandler(ProxyBase):
         except StreamClosedError:
             return  # the client left while its model loaded (the load goes on for the others)
         except (XGenError, QueueFull, QueueClosed) as exc:
+            sched.forget_ready(model)
             err = as_openai(exc, model, OpenAIError)
             if not self._headers_written:
                 raise err from None
@@ -178,7 +179,8 @@ class CompletionsProxyHandler(ProxyBase):
             if server.endpoint is None:  # it went away while this request waited for its slot
                 raise OpenAIError(503, f"The model {model!r} went away while the request waited (state: "
                                        f"{server.state}).", "server_error", "engine_gone")
-            await self.forward(server, model)
+            # With the box service the grant brings the engine's endpoint and key: no second call.
+            await self.forward(server, model, getattr(queue, "route", None))
         finally:
             server.touch()
             queue.release(time.monotonic() - t0)
@@ -213,8 +215,11 @@ class CompletionsProxyHandler(ProxyBase):
             self._queued.cancel()
         super().on_connection_close()
 
-    async def forward(self, server: ManagedServer | SharedEngine, model: str) -> None:
+    async def forward(self, server: ManagedServer | SharedEngine, model: str, route: dict[str, Any] | None = None) -> None:
         # The box service's key is asked for per request (never kept): an unshare holds from the next one.
-        key = await self.lookup(getattr, server, "api_key")
+        if route and route.get("endpoint") and route.get("api_key"):
+            endpoint, key = str(route["endpoint"]), str(route["api_key"])
+        else:
+            endpoint, key = str(server.endpoint), await self.lookup(getattr, server, "api_key")
         backend = getattr(server, "backend", None) or "an engine another user shared"
-        await forward(self, self.http, str(server.endpoint), key, model, backend)
+        await forward(self, self.http, endpoint, key, model, backend)

@@ -69,6 +69,7 @@ class Scheduler:
         self._loads: dict[str, asyncio.Future[Any]] = {}
         self._queues: dict[str, tuple[Any, FairQueue]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._ready: dict[str, Any] = {}  # with the box service: ready_now's servers by name
         # The core's usage books (its memory-seconds are metered there, by the side that reserves).
         self.usage = Usage(getattr(core, "ledger", None))
         self._unsubscribe = core.manager.subscribe(self._on_event)
@@ -89,19 +90,27 @@ class Scheduler:
         return await asyncio.get_running_loop().run_in_executor(pool, functools.partial(fn, *args))
 
     def ready_now(self, model: str) -> Any | None:
-        """The ready server ``model`` names when that takes no waiting (in-process: a lookup under a
-        lock), else None: then server_for. A warm request so skips a task and two turns of the loop."""
-        if getattr(self.core, "pool", None) is not None:
-            return None
+        """The ready server ``model`` names when that takes no waiting, else None: then server_for.
+        In-process a lookup under a lock; a warm request so skips a task and two turns of the loop.
+        With the box service, the server last found ready under that name until a state event about
+        it: not a socket call, and safe, as the service checks it again when it grants the slot."""
         self._loop = asyncio.get_running_loop()
+        if getattr(self.core, "pool", None) is not None:
+            return self._ready.get(model)
         server = self._find(model)
         return server if server is not None and server.state == "ready" else None
+
+    def forget_ready(self, model: str) -> None:
+        """A request on ``model`` failed: the next one looks it up afresh."""
+        self._ready.pop(model, None)
 
     async def server_for(self, model: str, user: str) -> Any:
         """The ready server ``model`` names, loading it first when it is a catalog name."""
         self._loop = asyncio.get_running_loop()
         server = await self._lookup(self._find, model)
         if server is not None and server.state == "ready":
+            if getattr(self.core, "pool", None) is not None:
+                self._ready[model] = server
             return server
         request = await asyncio.to_thread(self.catalog.request_for, model)
         if request is None and server is None:
@@ -188,6 +197,8 @@ class Scheduler:
 
     def _on_event(self, event: Event) -> None:
         """On a manager thread: the server went away, so its waiters get an error now."""
+        if event.kind == "state":
+            self._ready.pop(event.server, None)
         if event.kind != "state" or event.data.get("state") not in GONE or self._loop is None:
             return
         known = self._queues.get(event.server)
