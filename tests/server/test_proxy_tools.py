@@ -11,24 +11,16 @@ import openai
 import pytest
 
 from tests.server.conftest import on_server_loop
-from xgen_jupyter.core.builds.install import installed_engines
-from xgen_jupyter.core.config import default_engines_dir
+from tests.server.llama_server import llama_server_only, needs_llama_server
 
-ENGINES_DIR = default_engines_dir()  # read now: the Jupyter fixtures give the server a HOME of its own
-pytestmark = [
-    pytest.mark.engine,
-    pytest.mark.skipif("llama-server-cpu" not in installed_engines(ENGINES_DIR),
-                       reason="llama-server-cpu not built: run scripts/ci-engines.sh"),
-]
+pytestmark = [pytest.mark.engine, needs_llama_server]
 TOOLS: Any = [{"type": "function", "function": {
     "name": "get_time", "description": "The current time", "parameters": {"type": "object", "properties": {}}}}]
 
 
 @pytest.fixture
 def jp_server_config(jp_server_config: dict[str, Any]) -> dict[str, Any]:
-    jp_server_config["XGen"]["engines_dir"] = str(ENGINES_DIR)
-    jp_server_config["XGen"]["allowed_backends"] = ["llama-server-cpu"]
-    return jp_server_config
+    return llama_server_only(jp_server_config)
 
 
 @on_server_loop

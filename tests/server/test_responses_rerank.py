@@ -11,12 +11,9 @@ import openai
 import pytest
 
 from tests.server.conftest import on_server_loop
-from xgen_jupyter.core.builds.install import installed_engines
-from xgen_jupyter.core.config import default_engines_dir
+from tests.server.llama_server import ENGINES_DIR, needs_llama_server
 
-ENGINES_DIR = default_engines_dir()  # read now: the Jupyter fixtures give the server a HOME of its own
-pytestmark = [pytest.mark.engine, pytest.mark.skipif("llama-server-cpu" not in installed_engines(ENGINES_DIR),
-                                                     reason="llama-server-cpu not built: run scripts/ci-engines.sh")]
+pytestmark = [pytest.mark.engine, needs_llama_server]
 
 
 @pytest.fixture
