@@ -51,6 +51,7 @@ def server_env(base: Path) -> dict[str, str]:
     env["JUPYTER_RUNTIME_DIR"] = str(base / "runtime")  # server info files: only ours are found
     env["JUPYTER_CONFIG_DIR"] = str(base / "config")  # no user config leaks in
     env["XGEN_STATE_DIR"] = str(base / "state")
+    env["XGEN_SHARED_DIR"] = str(base / "shared")  # a registry of its own, not the box-wide /tmp/xgen-shared
     env["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"
     return env
 

@@ -73,7 +73,13 @@ def test_load_form_and_live_log(panel: XGenPanel) -> None:
     assert panel.form.request() == {"model": "default", "backend": "auto", "name": "form", "n_ctx": 1024}
     panel.form.load_button.click()
     row = wait_for(lambda: panel.rows.get("form"), 30, "a row for 'form'")
-    wait_for(lambda: row.state.value == "ready", 120, f"state ready (the row says {row.data})")
+    try:
+        wait_for(lambda: row.state.value == "ready", 120, "state ready")
+    except AssertionError as exc:  # which side is behind: the server, or the panel's events
+        rest = panel.client.server("form")
+        raise AssertionError(f"{exc}: the row says {row.state.value} (revision {row.data.get('revision')}), the "
+                             f"server {rest.get('state')} (revision {rest.get('revision')}); {panel.events_seen} "
+                             f"events seen, {panel.polls} polls") from None
     assert panel.logs.selected == "form"  # loading selects its log
     wait_for(lambda: panel.logs.received and panel.logs.text.value, 30, "the log history in the view")
     # live: a request through the proxy makes the engine log, and the view shows it
