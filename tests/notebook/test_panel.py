@@ -20,8 +20,6 @@ from xgen_jupyter.notebook.panel import XGenPanel
 pytestmark = pytest.mark.engine
 
 
-
-
 @pytest.fixture()
 def panel(remote: Any) -> Iterator[XGenPanel]:
     p = XGenPanel(remote, interval=0.5)

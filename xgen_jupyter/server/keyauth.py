@@ -80,10 +80,14 @@ class KeyAuthHandler(XGenHandler):
             raise KeyRefused(401, "The xgen API key is not valid: unknown, revoked, or another user's. "
                                      "`%xgen keys` lists yours; `%xgen keys create NAME` makes one.")
         self.xgen_key, self.tail = info, Tail()
-        # A header credential, like a Jupyter token: no XSRF or Origin check (browsers cannot set it cross-site).
+        self._logged_in(User(username=info.owner, display_name=f"{info.owner} (API key {info.name})"))
+
+    def _logged_in(self, user: User) -> None:
+        """``user``, by a header credential, like a Jupyter token: no XSRF or Origin check (browsers
+        cannot set it cross-site); the rest as Jupyter's ``prepare()`` does it."""
+        CallContext.set(CallContext.JUPYTER_HANDLER, self)
         self._token_authenticated = True
-        self.current_user = self._jupyter_current_user = User(
-            username=info.owner, display_name=f"{info.owner} (API key {info.name})")
+        self.current_user = self._jupyter_current_user = user
         self.set_cors_headers()
 
     def jupyter_token(self, header: str) -> bool:
@@ -97,7 +101,6 @@ class KeyAuthHandler(XGenHandler):
         if not token or scheme.lower() not in ("token", "bearer") or not hmac.compare_digest(
                 value.strip().encode(), token.encode()):
             return False
-        CallContext.set(CallContext.JUPYTER_HANDLER, self)
         if not self.check_host():
             raise web.HTTPError(403)
         # What Jupyter's token check gives a client without a login cookie: an anonymous user, which
@@ -106,9 +109,7 @@ class KeyAuthHandler(XGenHandler):
         user = self.settings.get("xgen_token_user")
         if user is None:
             user = self.settings["xgen_token_user"] = idp.generate_anonymous_user(self)
-        self._token_authenticated = True
-        self.current_user = self._jupyter_current_user = user
-        self.set_cors_headers()
+        self._logged_in(user)
         return True
 
     def check_key_model(self, model: str) -> None:

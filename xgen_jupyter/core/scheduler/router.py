@@ -70,6 +70,7 @@ class Scheduler:
         self._queues: dict[str, tuple[Any, FairQueue]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ready: dict[str, Any] = {}  # with the box service: ready_now's servers by name
+        self._pool = getattr(core, "pool", None)  # the box service's client's threads; None in-process
         # The core's usage books (its memory-seconds are metered there, by the side that reserves).
         self.usage = Usage(getattr(core, "ledger", None))
         self._unsubscribe = core.manager.subscribe(self._on_event)
@@ -84,10 +85,9 @@ class Scheduler:
     async def _lookup(self, fn: Any, *args: Any) -> Any:
         """Inline in-process (a lock); the box service's client (boxd/remote.py) makes a socket call
         that waits while the service restarts, so on that client's pool, off the IOLoop."""
-        pool = getattr(self.core, "pool", None)
-        if pool is None:
+        if self._pool is None:
             return fn(*args)
-        return await asyncio.get_running_loop().run_in_executor(pool, functools.partial(fn, *args))
+        return await asyncio.get_running_loop().run_in_executor(self._pool, functools.partial(fn, *args))
 
     def ready_now(self, model: str) -> Any | None:
         """The ready server ``model`` names when that takes no waiting, else None: then server_for.
@@ -95,7 +95,7 @@ class Scheduler:
         With the box service, the server last found ready under that name until a state event about
         it: not a socket call, and safe, as the service checks it again when it grants the slot."""
         self._loop = asyncio.get_running_loop()
-        if getattr(self.core, "pool", None) is not None:
+        if self._pool is not None:
             return self._ready.get(model)
         server = self._find(model)
         return server if server is not None and server.state == "ready" else None
@@ -109,7 +109,7 @@ class Scheduler:
         self._loop = asyncio.get_running_loop()
         server = await self._lookup(self._find, model)
         if server is not None and server.state == "ready":
-            if getattr(self.core, "pool", None) is not None:
+            if self._pool is not None:
                 self._ready[model] = server
             return server
         request = await asyncio.to_thread(self.catalog.request_for, model)
